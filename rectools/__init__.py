@@ -1,0 +1,81 @@
+"""rectools: relative entropy coding — send a sample of q in about KL(q || p) bits.
+
+Example:
+    >>> import numpy as np, rectools
+    >>> p = rectools.DiagonalGaussian(np.zeros(3), np.ones(3))
+    >>> q = rectools.DiagonalGaussian(np.array([0.2, -0.1, 0.4]), np.full(3, 0.3))
+    >>> coder = rectools.get_coder("astar", t=0.0)
+    >>> res = coder.encode(q, p, seed=123)
+    >>> x = coder.decode(res.index, p, seed=123, num_candidates=res.num_candidates)
+    >>> bool(np.array_equal(x, res.sample))
+    True
+"""
+
+from rectools import diagnostics
+from rectools._jit import HAVE_NUMBA
+from rectools.coders import (
+    MAX_LOG2_NUM_CANDIDATES,
+    AStarCoder,
+    Coder,
+    EncodeResult,
+    MRCCoder,
+    available_coders,
+    get_coder,
+    register_coder,
+)
+from rectools.distributions import (
+    Categorical,
+    DiagonalGaussian,
+    GaussianMixture,
+    Proposal,
+    Target,
+    UniformCategorical,
+    kl_bits,
+    kl_bits_monte_carlo,
+    log_ratio_bound,
+)
+from rectools.index_models import (
+    BucketIndexModel,
+    EmpiricalIndexModel,
+    UniformIndexModel,
+    ZipfIndexModel,
+    available_index_models,
+    fit_index_model,
+    ideal_bits_per_index,
+)
+from rectools.streams import PhiloxStream, SobolStream, get_stream, shared_key
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "HAVE_NUMBA",
+    "MAX_LOG2_NUM_CANDIDATES",
+    "AStarCoder",
+    "BucketIndexModel",
+    "Categorical",
+    "Coder",
+    "DiagonalGaussian",
+    "EmpiricalIndexModel",
+    "EncodeResult",
+    "GaussianMixture",
+    "MRCCoder",
+    "PhiloxStream",
+    "Proposal",
+    "SobolStream",
+    "Target",
+    "UniformCategorical",
+    "UniformIndexModel",
+    "ZipfIndexModel",
+    "available_coders",
+    "available_index_models",
+    "diagnostics",
+    "fit_index_model",
+    "get_coder",
+    "get_stream",
+    "ideal_bits_per_index",
+    "kl_bits",
+    "kl_bits_monte_carlo",
+    "log_ratio_bound",
+    "register_coder",
+    "shared_key",
+]

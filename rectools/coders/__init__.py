@@ -1,0 +1,23 @@
+"""Relative entropy coders behind one interface, registered by name."""
+
+from rectools.coders.astar import AStarCoder
+from rectools.coders.base import (
+    MAX_LOG2_NUM_CANDIDATES,
+    Coder,
+    EncodeResult,
+    ImportanceSamplingCoder,
+)
+from rectools.coders.mrc import MRCCoder
+from rectools.coders.registry import available_coders, get_coder, register_coder
+
+__all__ = [
+    "MAX_LOG2_NUM_CANDIDATES",
+    "AStarCoder",
+    "Coder",
+    "EncodeResult",
+    "ImportanceSamplingCoder",
+    "MRCCoder",
+    "available_coders",
+    "get_coder",
+    "register_coder",
+]

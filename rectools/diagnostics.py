@@ -1,0 +1,170 @@
+"""How close is a coder's output to its target? TV bounds, exact TVs and 1-D goodness of fit.
+
+* :func:`lemma_a1_tv_bound` — COMBINER's Lemma A.1 (Chatterjee & Diaconis, 2018): with
+  ``N = 2 ** (KL + t)`` candidates, ``TV <= 4 * eps`` where
+  ``eps = (2 ** (-t / 4) + 2 * sqrt(P_{Z~q}[log2 q/p(Z) >= KL + t / 2])) ** 0.5``.
+  It exceeds 1 unless ``t`` is above about 16 bits.
+* :func:`exact_output_distribution` — the exact law of the index chosen by MRC or depth-limited
+  A* (they coincide) for a categorical target and proposal, for any N, through
+  ``P(k) = ∫_0^∞ q_k e^{-u w_k / N} φ(u / N)^{N-1} du`` with ``w = q / p`` and
+  ``φ(s) = Σ_j p_j e^{-s w_j}``.
+* :func:`empirical_output_distribution`, :func:`ks_statistic_1d`, :func:`histogram_tv_1d` —
+  estimates from many seeds.
+
+Example:
+    >>> import numpy as np
+    >>> from rectools import Categorical, UniformCategorical, diagnostics
+    >>> q, p = Categorical(np.array([0.7, 0.2, 0.1])), UniformCategorical(3)
+    >>> out = diagnostics.exact_output_distribution(q, p, num_candidates=64)
+    >>> bool(diagnostics.tv_distance(out, q.probs) < 0.05)
+    True
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+
+import numpy as np
+from scipy import integrate, special, stats
+
+from rectools.coders.base import Coder
+from rectools.distributions import Categorical, Proposal, Target, kl_bits
+
+_LOG2E = 1.0 / math.log(2.0)
+
+
+def tv_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Total variation ``0.5 * sum |a - b|`` between two probability vectors."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
+    return 0.5 * float(np.abs(a - b).sum())
+
+
+def tail_probability(
+    q: Target, p: Target, threshold_bits: float, rng: np.random.Generator, num_samples: int
+) -> float:
+    """``P_{Z~q}[log2 q(Z)/p(Z) >= threshold_bits]``: exact for categoricals, else Monte Carlo."""
+    if isinstance(q, Categorical) and isinstance(p, Categorical):
+        support = q.probs > 0.0
+        with np.errstate(divide="ignore"):
+            log2_ratio = np.log2(q.probs[support]) - np.log2(p.probs[support])
+        return float(np.sum(q.probs[support][log2_ratio >= threshold_bits]))
+    x = q.sample(rng, num_samples)  # type: ignore[attr-defined]
+    log2_ratio = (q.log_prob(x) - p.log_prob(x)) * _LOG2E
+    return float(np.mean(log2_ratio >= threshold_bits))
+
+
+def lemma_a1_tv_bound(
+    q: Target,
+    p: Target,
+    t: float,
+    rng: np.random.Generator | None = None,
+    num_samples: int = 200_000,
+) -> float:
+    """Lemma A.1's bound ``4 * eps`` on TV(output, q) for ``N = 2 ** (KL + t)`` candidates.
+
+    Args:
+        q, p: target and proposal (KL in closed form).
+        t: oversampling in bits.
+        rng: generator for the Monte Carlo tail probability of continuous targets.
+        num_samples: Monte Carlo size.
+
+    Returns:
+        The bound (values ``>= 1`` say nothing).
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    tail = tail_probability(q, p, kl_bits(q, p) + t / 2.0, rng, num_samples)
+    eps = math.sqrt(2.0 ** (-t / 4.0) + 2.0 * math.sqrt(tail))
+    return 4.0 * eps
+
+
+def exact_output_distribution(q: Categorical, p: Categorical, num_candidates: int) -> np.ndarray:
+    """Exact distribution of the category MRC / depth-limited A* sends with N candidates.
+
+    Args:
+        q: categorical target.
+        p: categorical proposal with the same number of categories, ``p > 0`` where ``q > 0``.
+        num_candidates: N.
+
+    Returns:
+        ``(K,)`` probabilities. They sum to ``1 - P(no candidate has q > 0)``.
+    """
+    if q.num_categories != p.num_categories:
+        raise ValueError("q and p must have the same number of categories")
+    if np.any(p.probs[q.probs > 0] == 0):
+        raise ValueError("p must be positive wherever q is")
+    n = int(num_candidates)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = np.where(p.probs > 0, q.probs / p.probs, 0.0)
+    log_p = np.log(p.probs, where=p.probs > 0, out=np.full_like(p.probs, -np.inf))
+
+    def integrand(u: float, k: int) -> float:
+        s = u / n
+        log_phi = special.logsumexp(log_p - s * w)
+        return q.probs[k] * math.exp(-s * w[k] + (n - 1) * log_phi)
+
+    out = np.zeros(q.num_categories)
+    for k in np.flatnonzero(q.probs > 0):
+        # The integrand decays like exp(-u) (the mean weight is 1): split at a few scales.
+        pieces = [0.0, 1.0, 10.0, 100.0, math.inf]
+        out[k] = sum(
+            integrate.quad(integrand, a, b, args=(int(k),), epsabs=1e-13, epsrel=1e-11, limit=200)[
+                0
+            ]
+            for a, b in itertools.pairwise(pieces)
+        )
+    return out
+
+
+def empirical_output_distribution(
+    coder: Coder,
+    q: Categorical,
+    p: Proposal,
+    seeds: range | np.ndarray,
+    log2_num_candidates: float | None = None,
+) -> np.ndarray:
+    """Frequencies of the categories a coder sends, one encode per seed; ``(K,)``."""
+    counts = np.zeros(q.num_categories)
+    for seed in seeds:
+        result = coder.encode(q, p, seed=int(seed), log2_num_candidates=log2_num_candidates)
+        counts[int(result.sample[0])] += 1
+    return counts / counts.sum()
+
+
+def coder_samples(
+    coder: Coder,
+    q: Target,
+    p: Proposal,
+    seeds: range | np.ndarray,
+    log2_num_candidates: float | None = None,
+) -> np.ndarray:
+    """The samples a coder sends, one encode per seed; ``(num_seeds, dim)``."""
+    return np.stack(
+        [
+            coder.encode(q, p, seed=int(s), log2_num_candidates=log2_num_candidates).sample
+            for s in seeds
+        ]
+    )
+
+
+def ks_statistic_1d(
+    samples: np.ndarray, cdf: Callable[[np.ndarray], np.ndarray]
+) -> tuple[float, float]:
+    """Kolmogorov-Smirnov ``(statistic, p_value)`` of 1-D ``samples`` against ``cdf``."""
+    result = stats.kstest(np.asarray(samples).ravel(), cdf)
+    return float(result.statistic), float(result.pvalue)
+
+
+def histogram_tv_1d(
+    samples: np.ndarray, cdf: Callable[[np.ndarray], np.ndarray], num_bins: int = 20
+) -> float:
+    """TV between the samples and the target on ``num_bins`` equal-probability bins.
+
+    A consistent lower estimate of the true TV plus a ``O(sqrt(num_bins / n))`` noise floor.
+    """
+    u = np.clip(cdf(np.asarray(samples).ravel()), 0.0, np.nextafter(1.0, 0.0))
+    counts = np.bincount((u * num_bins).astype(np.int64), minlength=num_bins)
+    return tv_distance(counts / counts.sum(), np.full(num_bins, 1.0 / num_bins))

@@ -1,0 +1,31 @@
+"""The kernels callers use: numba's when numba is installed, the NumPy twins otherwise."""
+
+from rectools._jit import HAVE_NUMBA
+
+if HAVE_NUMBA:
+    from rectools.kernels import (
+        astar_scan,
+        gaussian_log_weights,
+        normal_log_weights,
+        philox_exponentials,
+        philox_normals,
+        philox_uniforms,
+    )
+else:  # pragma: no cover - depends on the environment
+    from rectools.kernels_reference import (
+        astar_scan,
+        gaussian_log_weights,
+        normal_log_weights,
+        philox_exponentials,
+        philox_normals,
+        philox_uniforms,
+    )
+
+__all__ = [
+    "astar_scan",
+    "gaussian_log_weights",
+    "normal_log_weights",
+    "philox_exponentials",
+    "philox_normals",
+    "philox_uniforms",
+]
