@@ -4,30 +4,28 @@
   ``N = 2 ** (KL + t)`` candidates, ``TV <= 4 * eps`` where
   ``eps = (2 ** (-t / 4) + 2 * sqrt(P_{Z~q}[log2 q/p(Z) >= KL + t / 2])) ** 0.5``.
   It exceeds 1 unless ``t`` is above about 16 bits.
-* :func:`exact_output_distribution` — the exact law of the index chosen by MRC or depth-limited
-  A* (they coincide) for a categorical target and proposal, for any N, through
-  ``P(k) = ∫_0^∞ q_k e^{-u w_k / N} φ(u / N)^{N-1} du`` with ``w = q / p`` and
-  ``φ(s) = Σ_j p_j e^{-s w_j}``.
+* :func:`exact_output_distribution` — the exact law of what a coder sends, for a categorical
+  target and proposal and any N (each coder derives its own as a one-dimensional integral).
 * :func:`empirical_output_distribution`, :func:`ks_statistic_1d`, :func:`histogram_tv_1d` —
   estimates from many seeds.
 
 Example:
     >>> import numpy as np
     >>> from rectools import Categorical, UniformCategorical, diagnostics
+    >>> from rectools import get_coder
     >>> q, p = Categorical(np.array([0.7, 0.2, 0.1])), UniformCategorical(3)
-    >>> out = diagnostics.exact_output_distribution(q, p, num_candidates=64)
+    >>> out = diagnostics.exact_output_distribution(get_coder("mrc"), q, p, num_candidates=64)
     >>> bool(diagnostics.tv_distance(out, q.probs) < 0.05)
     True
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable
 
 import numpy as np
-from scipy import integrate, special, stats
+from scipy import stats
 
 from rectools.coders.base import Coder
 from rectools.distributions import Categorical, Proposal, Target, kl_bits
@@ -81,42 +79,30 @@ def lemma_a1_tv_bound(
     return 4.0 * eps
 
 
-def exact_output_distribution(q: Categorical, p: Categorical, num_candidates: int) -> np.ndarray:
-    """Exact distribution of the category MRC / depth-limited A* sends with N candidates.
+def exact_output_distribution(
+    coder: Coder, q: Categorical, p: Categorical, num_candidates: int
+) -> np.ndarray:
+    """Exact distribution of the category ``coder`` sends with N candidates.
 
     Args:
+        coder: a coder with a ``categorical_output_law`` method (A* and MRC have one).
         q: categorical target.
         p: categorical proposal with the same number of categories, ``p > 0`` where ``q > 0``.
         num_candidates: N.
 
     Returns:
-        ``(K,)`` probabilities. They sum to ``1 - P(no candidate has q > 0)``.
+        ``(K,)`` probabilities.
     """
     if q.num_categories != p.num_categories:
         raise ValueError("q and p must have the same number of categories")
     if np.any(p.probs[q.probs > 0] == 0):
         raise ValueError("p must be positive wherever q is")
-    n = int(num_candidates)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        w = np.where(p.probs > 0, q.probs / p.probs, 0.0)
-    log_p = np.log(p.probs, where=p.probs > 0, out=np.full_like(p.probs, -np.inf))
-
-    def integrand(u: float, k: int) -> float:
-        s = u / n
-        log_phi = special.logsumexp(log_p - s * w)
-        return q.probs[k] * math.exp(-s * w[k] + (n - 1) * log_phi)
-
-    out = np.zeros(q.num_categories)
-    for k in np.flatnonzero(q.probs > 0):
-        # The integrand decays like exp(-u) (the mean weight is 1): split at a few scales.
-        pieces = [0.0, 1.0, 10.0, 100.0, math.inf]
-        out[k] = sum(
-            integrate.quad(integrand, a, b, args=(int(k),), epsabs=1e-13, epsrel=1e-11, limit=200)[
-                0
-            ]
-            for a, b in itertools.pairwise(pieces)
-        )
-    return out
+    if int(num_candidates) < 1:
+        raise ValueError("num_candidates must be at least 1")
+    law = getattr(coder, "categorical_output_law", None)
+    if law is None:
+        raise TypeError(f"{type(coder).__name__} does not know its exact output law")
+    return law(q.probs, p.probs, int(num_candidates))
 
 
 def empirical_output_distribution(

@@ -129,7 +129,10 @@ class BucketIndexModel:
         size = self.bucket_size[self.bucket_probs > 0]
         return float(np.sum(p * (np.log2(size) - np.log2(p))))
 
-    def _bucket_model(self) -> constriction.stream.model.Categorical:
+    def _bucket_model(self) -> constriction.stream.model.Categorical | None:
+        # constriction cannot model a certain outcome; a lone bucket costs nothing anyway.
+        if self.bucket_probs.size == 1:
+            return None
         return constriction.stream.model.Categorical(self.bucket_probs, perfect=False)
 
     def compress(self, indices: Sequence[int] | np.ndarray) -> bytes:
@@ -141,7 +144,8 @@ class BucketIndexModel:
         encoder = constriction.stream.queue.RangeEncoder()
         bucket_model = self._bucket_model()
         for symbol, offset in zip(symbols.tolist(), offsets.tolist(), strict=True):
-            encoder.encode(symbol, bucket_model)
+            if bucket_model is not None:
+                encoder.encode(symbol, bucket_model)
             size = int(self.bucket_size[symbol])
             if size > 1:
                 encoder.encode(offset, constriction.stream.model.Uniform(size))
@@ -160,7 +164,7 @@ class BucketIndexModel:
         bucket_model = self._bucket_model()
         out = np.empty(int(count), dtype=np.int64)
         for k in range(out.size):
-            symbol = int(decoder.decode(bucket_model))
+            symbol = int(decoder.decode(bucket_model)) if bucket_model is not None else 0
             if symbol >= self.bucket_size.size:
                 raise ValueError("corrupt index data")
             size = int(self.bucket_size[symbol])

@@ -32,6 +32,8 @@ from rectools import ops
 _UINT64_LIMIT = 2**64
 # Domain tag that separates the default private generator from the shared stream.
 _PRIVATE_TAG = 0x5EC2E7
+# Domain tag of the Sobol scrambling (shared, but distinct from both other streams).
+_SOBOL_TAG = 0x50B01
 
 
 def _check_uint64(value: object, name: str) -> int:
@@ -139,7 +141,8 @@ class SobolStream:
     name = "sobol"
 
     def uniforms(self, key: np.ndarray, start: int, count: int, dim: int) -> np.ndarray:
-        scramble = np.random.Generator(np.random.Philox(key=key))
+        seeds = np.random.SeedSequence([int(key[0]), int(key[1]), _SOBOL_TAG])
+        scramble = np.random.Generator(np.random.Philox(seeds))
         engine = qmc.Sobol(d=dim, scramble=True, rng=scramble)
         if start:
             engine.fast_forward(start)

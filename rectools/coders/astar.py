@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import numpy as np
+from scipy import integrate
 
 from rectools import ops
 from rectools.coders.base import ImportanceSamplingCoder
@@ -65,4 +67,35 @@ class AStarCoder(ImportanceSamplingCoder):
                 best_index = start + local
             if examined < weights.shape[0]:
                 return best_index, start + examined
+        if best_score == -math.inf:
+            raise ValueError("no candidate has positive target density; increase t or N")
         return best_index, n
+
+    @staticmethod
+    def categorical_output_law(q_probs: np.ndarray, p_probs: np.ndarray, n: int) -> np.ndarray:
+        """Exact law of the sent category for categorical q, p and N candidates; ``(K,)``.
+
+        The first N Gumbels of the truncated recursion are ``-log T_i`` for the arrival times
+        ``T_i`` of a unit Poisson process; up to a common factor that does not move the argmax,
+        ``T_1 ... T_N`` are sorted uniforms. So depth-limited A* sends the candidate maximising
+        ``w_i / U_i`` (``w = q / p``, ``U_i`` uniform), which, with ``u = v w_k / N``, gives
+        ``P(k) = q_k ∫_0^{N / w_k} (1 - Σ_j p_j min(1, v w_j / N))^{N-1} dv``.
+        Unlike MRC's law this is not a Gumbel-max categorical: the two differ at finite N.
+        """
+        w = np.divide(q_probs, p_probs, out=np.zeros_like(q_probs), where=p_probs > 0)
+        out = np.zeros(q_probs.size)
+        for k in np.flatnonzero(q_probs > 0):
+
+            def integrand(v: float) -> float:
+                beaten = float(np.sum(p_probs * np.minimum(1.0, v * w / n)))
+                return math.exp((n - 1) * math.log1p(-beaten)) if beaten < 1.0 else 0.0
+
+            end = n / w[k]
+            # Kinks where a category's min() saturates, plus the O(1) scale where the
+            # integrand (about e^{-v}) lives when N is large.
+            scales = {n / x for x in w if x > 0} | {1.0, 10.0, 100.0}
+            edges = [0.0, *sorted(x for x in scales if x < end), end]
+            out[k] = q_probs[k] * sum(
+                integrate.quad(integrand, a, b)[0] for a, b in pairwise(edges)
+            )
+        return out

@@ -148,6 +148,10 @@ class ImportanceSamplingCoder:
             An :class:`EncodeResult`.
         """
         key = shared_key(seed, stream)
+        if not isinstance(proposal, Proposal):
+            raise TypeError(
+                f"{type(proposal).__name__} cannot be a proposal: it has no candidates()"
+            )
         if target.dim != proposal.dim:
             raise ValueError(f"target has dim {target.dim} but proposal has dim {proposal.dim}")
         n, kl = self.num_candidates(target, proposal, log2_num_candidates)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+from itertools import pairwise
+
 import numpy as np
+from scipy import integrate, special
 
 from rectools.coders.base import ImportanceSamplingCoder
 from rectools.coders.registry import register_coder
@@ -13,8 +17,9 @@ from rectools.distributions import Proposal, Target
 class MRCCoder(ImportanceSamplingCoder):
     """MRC: draw the index from the categorical of importance weights over all N candidates.
 
-    Its output has the same distribution as depth-limited A* with the same N, but it must score
-    every candidate and its index is uniform over ``[0, N)``, so it costs ``log2 N`` bits.
+    It scores every candidate and its index is uniform over ``[0, N)``, so it costs ``log2 N``
+    bits. At a given N its output is further from q than depth-limited A*'s (see
+    :meth:`categorical_output_law`).
 
     Example:
         >>> import numpy as np, rectools
@@ -36,6 +41,35 @@ class MRCCoder(ImportanceSamplingCoder):
         weights = np.empty(n, dtype=np.float64)
         for start, chunk in self._log_weight_chunks(target, proposal, key, n, self.chunk_size):
             weights[start : start + chunk.shape[0]] = chunk
-        cumulative = np.cumsum(np.exp(weights - np.max(weights)))
+        top = np.max(weights)
+        if top == -np.inf:
+            raise ValueError("no candidate has positive target density; increase t or N")
+        cumulative = np.cumsum(np.exp(weights - top))
         index = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
         return min(index, n - 1), n
+
+    @staticmethod
+    def categorical_output_law(q_probs: np.ndarray, p_probs: np.ndarray, n: int) -> np.ndarray:
+        """Exact law of the sent category for categorical q, p and N candidates; ``(K,)``.
+
+        Category k wins with probability ``E[c_k w_k / sum_j c_j w_j]`` (counts ``c`` of the
+        candidates, ``w = q / p``); writing ``1/S = ∫ e^{-sS} ds`` gives
+        ``P(k) = ∫_0^∞ q_k e^{-u w_k / N} φ(u / N)^{N-1} du`` with ``φ(s) = Σ_j p_j e^{-s w_j}``.
+        """
+        w = np.divide(q_probs, p_probs, out=np.zeros_like(q_probs), where=p_probs > 0)
+        log_p = np.log(p_probs, where=p_probs > 0, out=np.full_like(p_probs, -np.inf))
+
+        def integrand(u: float, k: int) -> float:
+            log_phi = special.logsumexp(log_p - (u / n) * w)
+            return q_probs[k] * math.exp(-(u / n) * w[k] + (n - 1) * log_phi)
+
+        # The integrand decays like e^{-u}: integrate piecewise over growing scales.
+        edges = [0.0, 1.0, 10.0, 100.0, math.inf]
+        return np.array(
+            [
+                sum(integrate.quad(integrand, a, b, args=(k,))[0] for a, b in pairwise(edges))
+                if q_probs[k] > 0
+                else 0.0
+                for k in range(q_probs.size)
+            ]
+        )

@@ -1,0 +1,77 @@
+"""Each numba kernel against its NumPy twin, and the Philox kernel against numpy.random.Philox."""
+
+import numpy as np
+import pytest
+
+from rectools import kernels, kernels_reference
+
+pytestmark = pytest.mark.skipif(
+    kernels.philox_block is kernels_reference.philox_block, reason="numba not installed"
+)
+
+KEY = np.array([0x0123456789ABCDEF, 42], dtype=np.uint64)
+# Box-Muller and exp/log go through libm in numba and through NumPy's own loops in the twin;
+# they may differ in the last bit, never more than a few ulp.
+ULP_RTOL = 8 * np.finfo(np.float64).eps
+
+
+@pytest.mark.parametrize("counter", [1, 2, 3, 2**32 + 5, 2**63 + 11])
+def test_philox_block_matches_numpy_philox(counter):
+    key = np.array([2**64 - 1, 7], dtype=np.uint64)
+    expected = np.random.Philox(key=key, counter=counter - 1).random_raw(4)
+    np.testing.assert_array_equal(kernels.philox_block(np.uint64(counter), key), expected)
+
+
+@pytest.mark.parametrize(("start", "count", "dim"), [(0, 50, 1), (7, 33, 4), (1000, 20, 13)])
+def test_normals_and_uniforms_match_twin(start, count, dim):
+    for name in ("philox_normals", "philox_uniforms"):
+        fast = getattr(kernels, name)(KEY, start, count, dim)
+        slow = getattr(kernels_reference, name)(KEY, start, count, dim)
+        assert fast.shape == slow.shape == (count, dim)
+        np.testing.assert_allclose(fast, slow, rtol=ULP_RTOL, atol=1e-300)
+
+
+def test_uniforms_are_bit_identical_to_twin():
+    np.testing.assert_array_equal(
+        kernels.philox_uniforms(KEY, 3, 100, 5), kernels_reference.philox_uniforms(KEY, 3, 100, 5)
+    )
+
+
+@pytest.mark.parametrize(("start", "count"), [(0, 1), (0, 17), (3, 9), (6, 1), (1001, 64)])
+def test_exponentials_match_twin(start, count):
+    fast = kernels.philox_exponentials(KEY, start, count)
+    np.testing.assert_allclose(
+        fast, kernels_reference.philox_exponentials(KEY, start, count), rtol=ULP_RTOL
+    )
+
+
+def test_candidate_stream_is_indexable():
+    whole = kernels.philox_normals(KEY, 0, 64, 6)
+    for i in (0, 1, 31, 63):
+        np.testing.assert_array_equal(kernels.philox_normals(KEY, i, 1, 6)[0], whole[i])
+
+
+def test_log_weight_kernels_match_twins():
+    rng = np.random.default_rng(0)
+    scale, shift = rng.uniform(0.5, 3.0, 9), rng.normal(size=9)
+    fused = kernels.gaussian_log_weights(KEY, 5, 300, scale, shift, 0.25)
+    twin = kernels_reference.gaussian_log_weights(KEY, 5, 300, scale, shift, 0.25)
+    np.testing.assert_allclose(fused, twin, rtol=1e-12, atol=1e-12)
+    z = kernels.philox_normals(KEY, 5, 300, 9)
+    np.testing.assert_array_equal(kernels.normal_log_weights(z, scale, shift, 0.25), fused)
+    np.testing.assert_allclose(
+        kernels_reference.normal_log_weights(z, scale, shift, 0.25), fused, rtol=1e-12, atol=1e-12
+    )
+
+
+@pytest.mark.parametrize("bound", [np.inf, 2.0, 0.5])
+def test_astar_scan_matches_twin(bound):
+    rng = np.random.default_rng(1)
+    for trial in range(20):
+        weights = rng.normal(-1.0, 1.0, 200).clip(max=bound)
+        exps = rng.exponential(size=200)
+        state = (trial * 0.1, -np.inf if trial % 2 else 1.5)
+        fast = kernels.astar_scan(weights, exps, state[0], state[1], bound)
+        slow = kernels_reference.astar_scan(weights, exps, state[0], state[1], bound)
+        assert fast[0] == slow[0] and fast[3] == slow[3]
+        np.testing.assert_allclose(fast[1:3], slow[1:3], rtol=1e-14)

@@ -1,0 +1,62 @@
+"""Hypothesis properties over random Gaussian target/proposal pairs."""
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+import rectools
+
+
+@st.composite
+def gaussian_pairs(draw, narrower=True):
+    dim = draw(st.integers(1, 6))
+    floats = st.floats(-3.0, 3.0, allow_nan=False)
+    mean_p = np.array(draw(st.lists(floats, min_size=dim, max_size=dim)))
+    std_p = np.array(draw(st.lists(st.floats(0.1, 5.0), min_size=dim, max_size=dim)))
+    ratio = np.array(
+        draw(st.lists(st.floats(0.2, 0.95 if narrower else 1.5), min_size=dim, max_size=dim))
+    )
+    shift = np.array(draw(st.lists(st.floats(-1.0, 1.0), min_size=dim, max_size=dim)))
+    p = rectools.DiagonalGaussian(mean_p, std_p)
+    q = rectools.DiagonalGaussian(mean_p + shift * std_p, ratio * std_p)
+    return q, p
+
+
+@given(gaussian_pairs(narrower=False), st.integers(0, 2**64 - 1), st.sampled_from(["astar", "mrc"]))
+def test_round_trip_and_index_range(pair, seed, name):
+    q, p = pair
+    coder = rectools.get_coder(name, max_log2_num_candidates=20)
+    res = coder.encode(q, p, seed=seed, log2_num_candidates=min(rectools.kl_bits(q, p), 12.0))
+    assert 0 <= res.index < res.num_candidates
+    assert np.array_equal(coder.decode(res.index, p, seed, res.num_candidates), res.sample)
+
+
+@given(gaussian_pairs(narrower=True), st.integers(0, 2**32), st.floats(0.0, 4.0))
+def test_early_stopping_equals_full_search(pair, seed, t):
+    q, p = pair
+    log2_n = min(rectools.kl_bits(q, p) + t, 14.0)
+    fast = rectools.get_coder("astar", early_stopping=True)
+    full = rectools.get_coder("astar", early_stopping=False)
+    a = fast.encode(q, p, seed=seed, log2_num_candidates=log2_n)
+    b = full.encode(q, p, seed=seed, log2_num_candidates=log2_n)
+    assert a.index == b.index
+    assert b.num_examined == b.num_candidates
+    assert a.num_examined <= a.num_candidates
+
+
+@given(
+    st.integers(1, 2**24),
+    st.lists(st.integers(0, 2**24 - 1), min_size=0, max_size=40),
+    st.sampled_from(rectools.available_index_models()),
+)
+def test_coded_length_accounts_for_the_bytes(num_candidates, raw, name):
+    indices = np.array([i % num_candidates for i in raw], dtype=np.int64)
+    training = np.arange(0, num_candidates, max(1, num_candidates // 50))
+    model = rectools.fit_index_model(name, training, num_candidates)
+    data = model.compress(indices)
+    np.testing.assert_array_equal(model.decompress(data, len(indices)), indices)
+    ideal = float(np.sum(model.bits(indices))) if len(indices) else 0.0
+    # A range coder spends at most ~2 words over the ideal length, plus the cost of quantising
+    # bucket probabilities to 24 bits (tiny per symbol).
+    assert 8 * len(data) >= ideal - 1e-6 - 0.01 * len(indices)
+    assert 8 * len(data) <= ideal + 64 + 0.05 * len(indices)

@@ -1,0 +1,158 @@
+"""Do the coders' outputs follow the distributions theory says they should?
+
+Every test runs with fixed seeds, so CI is deterministic. Each goodness-of-fit test rejects at
+level ALPHA: were the coder exact, a fresh choice of seeds would fail it with probability
+ALPHA = 1e-3 (Bonferroni-corrected where one test makes several comparisons).
+"""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+import rectools
+from rectools import diagnostics
+
+ALPHA = 1e-3
+CODERS = rectools.available_coders()
+
+
+def _win_probabilities(name, w):
+    """P(candidate i is sent | candidate weights w), straight from each algorithm's definition."""
+    if name == "mrc":  # a categorical draw proportional to the weights
+        return w / w.sum()
+    # A*: the argmax of w_i / U_i with independent uniforms U_i (AStarCoder's docstring says
+    # why). This checks the integral over candidate sets; the chi-square test below checks the
+    # coder itself against the law.
+    return np.array(
+        [
+            integrate.quad(
+                lambda u, i=i: np.prod(
+                    [1.0 - min(1.0, u * w[j] / w[i]) for j in range(len(w)) if j != i]
+                ),
+                0.0,
+                1.0,
+            )[0]
+            for i in range(len(w))
+        ]
+    )
+
+
+def _enumerated_output_distribution(name, q_probs, p_probs, n):
+    """Brute force over all n-tuples of candidate categories (small K and n only)."""
+    w = q_probs / p_probs
+    out = np.zeros(len(q_probs))
+    for cats in itertools.product(range(len(q_probs)), repeat=n):
+        cats = np.array(cats)
+        np.add.at(out, cats, np.prod(p_probs[cats]) * _win_probabilities(name, w[cats]))
+    return out
+
+
+@pytest.mark.parametrize("name", CODERS)
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_exact_output_distribution_matches_enumeration(name, n):
+    q = rectools.Categorical(np.array([0.6, 0.3, 0.1]))
+    p = rectools.Categorical(np.array([0.2, 0.5, 0.3]))
+    exact = diagnostics.exact_output_distribution(rectools.get_coder(name), q, p, n)
+    brute = _enumerated_output_distribution(name, q.probs, p.probs, n)
+    np.testing.assert_allclose(exact, brute, atol=1e-8)
+
+
+def test_astar_and_mrc_laws_differ_at_small_n():
+    q = rectools.Categorical(np.array([0.4, 0.3, 0.15, 0.1, 0.05]))
+    p = rectools.UniformCategorical(5)
+    laws = [diagnostics.exact_output_distribution(rectools.get_coder(c), q, p, 8) for c in CODERS]
+    assert diagnostics.tv_distance(*laws) > 0.01
+
+
+@pytest.mark.parametrize("name", CODERS)
+def test_categorical_output_matches_exact_law_at_small_n(name):
+    # With 8 candidates from a poorly matched proposal the output is far from q (TV > 0.1);
+    # the coder must follow its exact law instead.
+    q = rectools.Categorical(np.array([0.4, 0.3, 0.15, 0.1, 0.05]))
+    p = rectools.Categorical(np.array([0.05, 0.1, 0.15, 0.3, 0.4]))
+    seeds = range(3000)
+    coder = rectools.get_coder(name)
+    freq = diagnostics.empirical_output_distribution(coder, q, p, seeds, log2_num_candidates=3)
+    expected = diagnostics.exact_output_distribution(coder, q, p, 8)
+    assert diagnostics.tv_distance(expected, q.probs) > 0.1
+    result = stats.chisquare(freq * len(seeds), expected * len(seeds))
+    assert result.pvalue > ALPHA
+
+
+@pytest.mark.parametrize("candidates", ["philox", "sobol"])
+@pytest.mark.parametrize("name", CODERS)
+def test_gaussian_output_matches_target_at_large_t(name, candidates):
+    q = rectools.DiagonalGaussian(np.array([0.5]), np.array([0.4]))
+    p = rectools.DiagonalGaussian(np.array([0.0]), np.array([1.0]))
+    coder = rectools.get_coder(name, t=10.0, candidates=candidates)
+    samples = diagnostics.coder_samples(coder, q, p, range(1500))
+    _, pvalue = diagnostics.ks_statistic_1d(samples, lambda x: q.marginal_cdf(x, 0))
+    assert pvalue > ALPHA
+
+
+@pytest.mark.parametrize("name", CODERS)
+def test_each_dimension_matches_target_in_four_dims(name):
+    rng = np.random.default_rng(8)
+    p = rectools.DiagonalGaussian(rng.normal(size=4), rng.uniform(0.5, 2.0, 4))
+    q = rectools.DiagonalGaussian(p.mean + 0.5 * p.std * rng.normal(size=4), 0.7 * p.std)
+    coder = rectools.get_coder(name, t=8.0)
+    samples = diagnostics.coder_samples(coder, q, p, range(1000))
+    for axis in range(4):
+        _, pvalue = diagnostics.ks_statistic_1d(
+            samples[:, axis], lambda x, a=axis: q.marginal_cdf(x, a)
+        )
+        assert pvalue > ALPHA / 4
+
+
+def test_far_too_few_candidates_is_detected():
+    # The goodness-of-fit tests above can fail: one candidate is a draw from p, not q.
+    q = rectools.DiagonalGaussian(np.array([1.5]), np.array([0.3]))
+    p = rectools.DiagonalGaussian(np.array([0.0]), np.array([1.0]))
+    coder = rectools.get_coder("astar")
+    samples = diagnostics.coder_samples(coder, q, p, range(300), log2_num_candidates=0)
+    assert diagnostics.ks_statistic_1d(samples, lambda x: q.marginal_cdf(x, 0))[1] < ALPHA
+
+
+@pytest.mark.parametrize("name", CODERS)
+def test_tv_falls_with_t_and_respects_lemma_a1(name):
+    q = rectools.Categorical(np.array([0.55, 0.25, 0.12, 0.05, 0.03]))
+    p = rectools.UniformCategorical(5)
+    kl = rectools.kl_bits(q, p)
+    ts = [0.0, 1.0, 2.0, 4.0, 8.0, 17.0, 20.0, 24.0]
+    tvs = [
+        diagnostics.tv_distance(
+            diagnostics.exact_output_distribution(
+                rectools.get_coder(name), q, p, math.ceil(2 ** (kl + t))
+            ),
+            q.probs,
+        )
+        for t in ts
+    ]
+    # A*'s TV reaches rounding level (1e-16) by t = 8: there it may only stop falling.
+    assert all(a > b or a < 1e-12 for a, b in itertools.pairwise(tvs))
+    assert tvs[0] > 0.1
+    informative = 0
+    for t, tv in zip(ts, tvs, strict=True):
+        bound = diagnostics.lemma_a1_tv_bound(q, p, t)
+        if bound < 1.0:
+            informative += 1
+            assert tv <= bound
+    assert informative >= 2
+
+
+def test_lemma_bound_is_uninformative_at_t_zero():
+    q = rectools.DiagonalGaussian(np.array([0.3]), np.array([0.5]))
+    p = rectools.DiagonalGaussian(np.zeros(1), np.ones(1))
+    assert diagnostics.lemma_a1_tv_bound(q, p, 0.0, np.random.default_rng(0)) > 1.0
+    assert diagnostics.lemma_a1_tv_bound(q, p, 30.0, np.random.default_rng(0)) < 1.0
+
+
+def test_histogram_tv_detects_a_shifted_sample():
+    q = rectools.DiagonalGaussian(np.zeros(1), np.ones(1))
+    rng = np.random.default_rng(2)
+    good = diagnostics.histogram_tv_1d(q.sample(rng, 20000), lambda x: q.marginal_cdf(x, 0))
+    bad = diagnostics.histogram_tv_1d(q.sample(rng, 20000) + 0.5, lambda x: q.marginal_cdf(x, 0))
+    assert good < 0.03 < 0.15 < bad
