@@ -195,7 +195,11 @@ class UniformIndexModel(BucketIndexModel):
 
 
 class EmpiricalIndexModel(BucketIndexModel):
-    """Bucket frequencies of training indices, with ``pseudo_count`` added to every bucket."""
+    """Bucket frequencies of training indices plus ``pseudo_count`` in every bucket.
+
+    Buckets are coarser than the other models' (two per octave by default) so that a few
+    hundred training indices, as COMBINER's training set gives, fill them.
+    """
 
     name: ClassVar[str] = "empirical"
 
@@ -205,9 +209,11 @@ class EmpiricalIndexModel(BucketIndexModel):
         indices: Sequence[int] | np.ndarray,
         num_candidates: int,
         pseudo_count: float = 0.5,
-        mantissa_bits: int = DEFAULT_MANTISSA_BITS,
+        mantissa_bits: int = 1,
     ) -> EmpiricalIndexModel:
         """Fit bucket probabilities to ``indices`` (all in ``[0, num_candidates)``)."""
+        if not pseudo_count > 0:
+            raise ValueError("pseudo_count must be positive")
         shell = UniformIndexModel(num_candidates, mantissa_bits)
         symbols, _ = bucket_of(shell._checked(indices), mantissa_bits)
         counts = np.bincount(symbols, minlength=shell.bucket_size.size).astype(np.float64)

@@ -7,9 +7,10 @@ installed and the twins otherwise.
 
 The shared randomness is Philox4x64-10 (Salmon et al., 2011), bit-compatible with
 ``numpy.random.Philox``: block ``c`` of key ``k`` is what ``Philox(key=k, counter=c - 1)``
-returns first. Candidate ``i`` of a ``dim``-dimensional stream owns the blocks
-``i * B + 1 ... i * B + B`` with ``B = ceil(dim / 4)``, so any candidate is regenerated in
-O(dim) time without touching the others.
+returns first. The stream is flat: value ``f`` is lane ``f % 4`` of block ``f // 4 + 1`` (lanes
+(0, 1) and (2, 3) make Box-Muller pairs), and coordinate ``j`` of candidate ``i`` of a
+``dim``-dimensional stream is value ``i * dim + j``. Any candidate is regenerated in O(dim) time
+without touching the others, and no random bits are wasted when ``dim`` is not a multiple of 4.
 """
 
 from __future__ import annotations
@@ -100,50 +101,59 @@ def _fill_normals(block: np.ndarray, out: np.ndarray) -> None:
 
 
 @njit
-def philox_normals(key: np.ndarray, start: int, count: int, dim: int) -> np.ndarray:
-    """Standard normal candidates ``start ... start + count - 1``; shape ``(count, dim)``."""
-    blocks = (dim + 3) // 4
-    out = np.empty((count, dim), dtype=np.float64)
+def _flat_normals(key: np.ndarray, first: int, total: int, out: np.ndarray) -> None:
+    # Normals first ... first + total - 1 of the flat stream (lane f % 4 of block f // 4 + 1).
     four = np.empty(4, dtype=np.float64)
-    for i in range(count):
-        base = np.uint64(start + i) * np.uint64(blocks)
-        for b in range(blocks):
-            _fill_normals(philox_block(base + np.uint64(b) + _ONE, key), four)
-            for lane in range(min(4, dim - 4 * b)):
-                out[i, 4 * b + lane] = four[lane]
-    return out
+    f = 0
+    while f < total:
+        flat = first + f
+        _fill_normals(philox_block(np.uint64(flat // 4) + _ONE, key), four)
+        lane = flat % 4
+        while lane < 4 and f < total:
+            out[f] = four[lane]
+            lane += 1
+            f += 1
+
+
+@njit
+def _flat_uniforms(key: np.ndarray, first: int, total: int, out: np.ndarray) -> None:
+    f = 0
+    while f < total:
+        flat = first + f
+        block = philox_block(np.uint64(flat // 4) + _ONE, key)
+        lane = flat % 4
+        while lane < 4 and f < total:
+            out[f] = _to_open_unit(block[lane])
+            lane += 1
+            f += 1
+
+
+@njit
+def philox_normals(key: np.ndarray, start: int, count: int, dim: int) -> np.ndarray:
+    """Standard normal candidates ``start ... start + count - 1``; shape ``(count, dim)``.
+
+    Coordinate ``j`` of candidate ``i`` is normal number ``i * dim + j`` of the flat stream.
+    """
+    out = np.empty(count * dim, dtype=np.float64)
+    _flat_normals(key, start * dim, count * dim, out)
+    return out.reshape(count, dim)
 
 
 @njit
 def philox_uniforms(key: np.ndarray, start: int, count: int, dim: int) -> np.ndarray:
-    """Uniform candidates on the open cube ``(0, 1)^dim``; shape ``(count, dim)``."""
-    blocks = (dim + 3) // 4
-    out = np.empty((count, dim), dtype=np.float64)
-    for i in range(count):
-        base = np.uint64(start + i) * np.uint64(blocks)
-        for b in range(blocks):
-            block = philox_block(base + np.uint64(b) + _ONE, key)
-            for lane in range(min(4, dim - 4 * b)):
-                out[i, 4 * b + lane] = _to_open_unit(block[lane])
-    return out
+    """Uniform candidates on the open cube ``(0, 1)^dim``, laid out like :func:`philox_normals`."""
+    out = np.empty(count * dim, dtype=np.float64)
+    _flat_uniforms(key, start * dim, count * dim, out)
+    return out.reshape(count, dim)
 
 
 @njit
 def philox_exponentials(key: np.ndarray, start: int, count: int) -> np.ndarray:
-    """Standard exponentials number ``start ... start + count - 1`` of a flat stream; ``(count,)``.
-
-    Element ``i`` is lane ``i % 4`` of block ``i // 4 + 1``.
-    """
+    """Standard exponentials ``start ... start + count - 1`` of the flat stream; ``(count,)``."""
     out = np.empty(count, dtype=np.float64)
-    i = 0
-    while i < count:
-        flat = start + i
-        block = philox_block(np.uint64(flat // 4) + _ONE, key)
-        lane = flat % 4
-        while lane < 4 and i < count:
-            out[i] = -math.log(_to_open_unit(block[lane]))
-            lane += 1
-            i += 1
+    _flat_uniforms(key, start, count, out)
+    for i in range(count):
+        out[i] = -math.log(out[i])
     return out
 
 
@@ -180,20 +190,27 @@ def gaussian_log_weights(
 ) -> np.ndarray:
     """:func:`normal_log_weights` of :func:`philox_normals` fused, never storing candidates."""
     dim = scale.shape[0]
-    blocks = (dim + 3) // 4
     out = np.empty(count, dtype=np.float64)
     four = np.empty(4, dtype=np.float64)
-    for i in range(count):
-        base = np.uint64(start + i) * np.uint64(blocks)
-        acc = 0.0
-        for b in range(blocks):
-            _fill_normals(philox_block(base + np.uint64(b) + _ONE, key), four)
-            for lane in range(min(4, dim - 4 * b)):
-                j = 4 * b + lane
-                zj = four[lane]
-                y = scale[j] * zj + shift[j]
-                acc += zj * zj - y * y
-        out[i] = offset + 0.5 * acc
+    total = count * dim
+    first = start * dim
+    candidate, j, acc, f = 0, 0, 0.0, 0
+    while f < total:
+        flat = first + f
+        _fill_normals(philox_block(np.uint64(flat // 4) + _ONE, key), four)
+        lane = flat % 4
+        while lane < 4 and f < total:
+            z = four[lane]
+            y = scale[j] * z + shift[j]
+            acc += z * z - y * y
+            j += 1
+            if j == dim:
+                out[candidate] = offset + 0.5 * acc
+                candidate += 1
+                j = 0
+                acc = 0.0
+            lane += 1
+            f += 1
     return out
 
 

@@ -23,30 +23,35 @@ def philox_block(counter: np.uint64, key: np.ndarray) -> np.ndarray:
     return _philox_raw(key, int(counter) - 1, 1)
 
 
+def _flat_uniforms(key: np.ndarray, first: int, total: int, whole_pairs: bool) -> np.ndarray:
+    # Values first ... first + total - 1 of the flat stream, or, with whole_pairs, all the
+    # blocks covering them (for Box-Muller) and the offset of the first wanted value.
+    first_block = first // 4
+    last_block = (first + total + 3) // 4
+    u = _to_open_unit(_philox_raw(key, first_block, last_block - first_block))
+    skip = first - 4 * first_block
+    return u if whole_pairs else u[skip : skip + total]
+
+
 def philox_normals(key: np.ndarray, start: int, count: int, dim: int) -> np.ndarray:
     """See :func:`rectools.kernels.philox_normals`."""
-    blocks = (dim + 3) // 4
-    u = _to_open_unit(_philox_raw(key, start * blocks, count * blocks)).reshape(-1, 2)
+    first, total = start * dim, count * dim
+    u = _flat_uniforms(key, first, total, whole_pairs=True).reshape(-1, 2)
     radius = np.sqrt(-2.0 * np.log(u[:, 0]))
     angle = 2.0 * np.pi * u[:, 1]
-    z = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1)
-    return z.reshape(count, 4 * blocks)[:, :dim]
+    z = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1).ravel()
+    skip = first - 4 * (first // 4)
+    return z[skip : skip + total].reshape(count, dim)
 
 
 def philox_uniforms(key: np.ndarray, start: int, count: int, dim: int) -> np.ndarray:
     """See :func:`rectools.kernels.philox_uniforms`."""
-    blocks = (dim + 3) // 4
-    u = _to_open_unit(_philox_raw(key, start * blocks, count * blocks))
-    return u.reshape(count, 4 * blocks)[:, :dim]
+    return _flat_uniforms(key, start * dim, count * dim, whole_pairs=False).reshape(count, dim)
 
 
 def philox_exponentials(key: np.ndarray, start: int, count: int) -> np.ndarray:
     """See :func:`rectools.kernels.philox_exponentials`."""
-    first = start // 4
-    last = (start + count + 3) // 4
-    u = _to_open_unit(_philox_raw(key, first, last - first))
-    skip = start - 4 * first
-    return -np.log(u[skip : skip + count])
+    return -np.log(_flat_uniforms(key, start, count, whole_pairs=False))
 
 
 def normal_log_weights(

@@ -40,6 +40,9 @@ class AStarCoder(ImportanceSamplingCoder):
         True
     """
 
+    #: A*'s index favours small values: a fitted model codes it below ``log2 N``.
+    index_model = "empirical"
+
     def __init__(self, early_stopping: bool = True, **options: object) -> None:
         super().__init__(**options)  # type: ignore[arg-type]
         self.early_stopping = bool(early_stopping)

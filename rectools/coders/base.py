@@ -49,6 +49,8 @@ class Coder(Protocol):
     """A relative entropy coder: sends a sample of ``target`` using ``proposal`` and a seed."""
 
     name: ClassVar[str]
+    #: Name of the index model (see :mod:`rectools.index_models`) suited to this coder's index.
+    index_model: ClassVar[str]
 
     def encode(
         self,
@@ -81,6 +83,7 @@ class ImportanceSamplingCoder:
     """
 
     name: ClassVar[str]
+    index_model: ClassVar[str]
 
     def __init__(
         self,

@@ -30,6 +30,9 @@ class MRCCoder(ImportanceSamplingCoder):
         True
     """
 
+    #: MRC's index is uniform on ``[0, N)``.
+    index_model = "uniform"
+
     def _select(
         self,
         target: Target,

@@ -1,0 +1,204 @@
+"""rectools benchmark: coded bits, sample quality and speed across KL and dimension.
+
+Prints a table and writes ``benchmarks/out/rec_benchmark.csv`` and ``rec_benchmark.png``.
+Run: ``python benchmarks/rec_benchmark.py`` (about five minutes on two cores; ``--quick`` for
+a smaller grid).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import time
+from functools import partial
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numba
+import numpy as np
+from tqdm import tqdm
+
+import rectools
+from rectools import diagnostics, kernels, kernels_reference
+
+OUT = Path(__file__).parent / "out"
+
+
+def gaussian_pair(
+    kl_bits: float, dim: int
+) -> tuple[rectools.DiagonalGaussian, rectools.DiagonalGaussian]:
+    """A target half as wide as N(0, I), shifted so that KL(q || p) is ``kl_bits``."""
+    std = 0.5
+    spread = 2.0 * kl_bits * math.log(2.0) / dim - (std**2 - 1.0 - 2.0 * math.log(std))
+    if spread < 0:  # too little KL for this width: shrink less instead
+        std = _std_for_kl(kl_bits, dim)
+        spread = 0.0
+    q = rectools.DiagonalGaussian(np.full(dim, math.sqrt(spread)), np.full(dim, std))
+    return q, rectools.DiagonalGaussian(np.zeros(dim), np.ones(dim))
+
+
+def _std_for_kl(kl_bits: float, dim: int) -> float:
+    lo, hi = 1e-6, 1.0
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        nats = 0.5 * dim * (mid**2 - 1.0 - 2.0 * math.log(mid))
+        lo, hi = (mid, hi) if nats > kl_bits * math.log(2.0) else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+@numba.njit(cache=True)
+def plain_normal_sum(count: int, dim: int) -> float:
+    """The speed reference: draw count * dim normals and sum them, nothing else."""
+    acc = 0.0
+    for _ in range(count * dim):
+        acc += np.random.standard_normal()
+    return acc
+
+
+def best_time(fn, repeats: int = 3) -> float:
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def coding_rows(kls: list[float], dims: list[int], budget: float) -> list[dict]:
+    rows = []
+    grid = [(kl, d) for d in dims for kl in kls]
+    for kl, dim in tqdm(grid, desc="coding grid"):
+        q, p = gaussian_pair(kl, dim)
+        seeds = int(np.clip(budget / (2.0**kl * dim), 40, 400))
+        for name in rectools.available_coders():
+            coder = rectools.get_coder(name)
+            coder.encode(q, p, seed=10**6)  # compile / warm up
+            start = time.perf_counter()
+            results = [coder.encode(q, p, seed=s) for s in range(2 * seeds)]
+            encode_s = (time.perf_counter() - start) / (2 * seeds)
+            n = results[0].num_candidates
+            indices = np.array([r.index for r in results])
+            train, test = indices[:seeds], indices[seeds:]
+            bits = {
+                m: float(np.mean(rectools.fit_index_model(m, train, n).bits(test)))
+                for m in rectools.available_index_models()
+            }
+            model = rectools.fit_index_model(coder.index_model, train, n)
+            bytes_per_index = len(model.compress(test)) / len(test)
+            last = results[-1]
+            decode_s = best_time(
+                partial(coder.decode, last.index, p, last.seed, last.num_candidates), repeats=200
+            )
+            samples = np.stack([r.sample for r in results])
+            ks, _ = diagnostics.ks_statistic_1d(samples[:, 0], partial(q.marginal_cdf, axis=0))
+            rows.append(
+                {
+                    "coder": name,
+                    "kl_bits": round(rectools.kl_bits(q, p), 2),
+                    "dim": dim,
+                    "log2_N": round(math.log2(n), 2),
+                    "seeds": 2 * seeds,
+                    **{f"bits_{m}": round(v, 2) for m, v in bits.items()},
+                    "bytes_per_index": round(bytes_per_index, 2),
+                    "kl_plus_log_bound": round(rectools.ideal_bits_per_index(kl), 2),
+                    "ks_dim0": round(ks, 3),
+                    "examined_frac": round(np.mean([r.num_examined for r in results]) / n, 3),
+                    "encode_ms": round(1e3 * encode_s, 3),
+                    "decode_us": round(1e6 * decode_s, 1),
+                    "Mcand_dims_per_s": round(n * dim / encode_s / 1e6, 1),
+                }
+            )
+    return rows
+
+
+def speed_rows(log2_n: int) -> list[dict]:
+    n = 2**log2_n
+    key = rectools.shared_key(1, 0)
+    rows = []
+    for dim in (1, 4, 16):
+        q, p = gaussian_pair(12.0, dim)
+        scale, shift = p.std / q.std, (p.mean - q.mean) / q.std
+        offset = float(np.sum(np.log(scale)))
+        kernels.gaussian_log_weights(key, 0, 8, scale, shift, offset)
+        args = (key, 0, n, scale, shift, offset)
+        weights_numba = best_time(partial(kernels.gaussian_log_weights, *args))
+        weights_numpy = best_time(partial(kernels_reference.gaussian_log_weights, *args))
+        plain_normal_sum(8, dim)
+        plain = best_time(partial(plain_normal_sum, n, dim))
+        full = rectools.get_coder("astar", early_stopping=False)
+        encode = best_time(partial(full.encode, q, p, seed=3, log2_num_candidates=log2_n))
+        decode = best_time(partial(full.decode, n - 1, p, 3, n), repeats=1000)
+        rows.append(
+            {
+                "dim": dim,
+                "N": n,
+                "log_weights_numba_ms": round(1e3 * weights_numba, 2),
+                "log_weights_numpy_ms": round(1e3 * weights_numpy, 2),
+                "numba_speedup": round(weights_numpy / weights_numba, 1),
+                "plain_normal_sum_ms": round(1e3 * plain, 2),
+                "astar_full_encode_ms": round(1e3 * encode, 2),
+                "astar_vs_plain_ratio": round(encode / plain, 2),
+                "astar_Mcand_dims_per_s": round(n * dim / encode / 1e6, 1),
+                "decode_us": round(1e6 * decode, 1),
+            }
+        )
+    return rows
+
+
+def print_table(rows: list[dict]) -> None:
+    columns = list(rows[0])
+    widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in columns]
+    print("  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)))
+    for row in rows:
+        print("  ".join(str(row[c]).rjust(w) for c, w in zip(columns, widths, strict=True)))
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for dim in sorted({r["dim"] for r in rows}):
+        for name, marker in (("astar", "o"), ("mrc", "s")):
+            sel = [r for r in rows if r["dim"] == dim and r["coder"] == name]
+            kl = [r["kl_bits"] for r in sel]
+            model = "bits_empirical" if name == "astar" else "bits_uniform"
+            axes[0].plot(
+                kl, [r[model] - r["kl_bits"] for r in sel], marker=marker, label=f"{name} d={dim}"
+            )
+            axes[1].semilogy(
+                kl, [r["encode_ms"] for r in sel], marker=marker, label=f"{name} d={dim}"
+            )
+    kls = sorted({r["kl_bits"] for r in rows})
+    axes[0].plot(kls, [math.log2(k + 1) + 1 for k in kls], "k--", label="log2(KL+1)+1")
+    axes[0].set(xlabel="KL (bits)", ylabel="coded bits - KL", title="Index cost above KL")
+    axes[1].set(xlabel="KL (bits)", ylabel="encode time (ms)", title="Encode time per sample")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small grid, for a smoke run")
+    args = parser.parse_args()
+    kls = [2.0, 4.0, 8.0] if args.quick else [2.0, 4.0, 8.0, 12.0, 16.0, 20.0]
+    OUT.mkdir(exist_ok=True)
+    rows = coding_rows(kls, [1, 4, 16], budget=2e5 if args.quick else 2e7)
+    print_table(rows)
+    speed = speed_rows(12 if args.quick else 20)
+    print()
+    print_table(speed)
+    with open(OUT / "rec_benchmark.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    plot(rows, OUT / "rec_benchmark.png")
+    print(f"\nwrote {OUT / 'rec_benchmark.csv'} and {OUT / 'rec_benchmark.png'}")
+
+
+if __name__ == "__main__":
+    main()
