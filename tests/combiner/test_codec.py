@@ -1,0 +1,134 @@
+"""COMBINER end to end at the tiny preset: round trips, file sizes and refusals."""
+
+import numpy as np
+import pytest
+import torch
+
+from combiner import codec, container
+from combiner.partition import next_fit_blocks
+from combiner.priors import IsotropicPrior, LearnedPrior, gaussian_kl_nats
+
+
+@pytest.fixture(scope="module")
+def images():
+    # Smooth synthetic images: an INR can fit them in a few steps.
+    y, x = np.mgrid[0:8, 0:8] / 7.0
+    base = np.stack([x, y, 0.5 * (x + y)], axis=-1)
+    return np.clip(np.stack([base, base[::-1], base[:, ::-1], 1 - base]), 0, 1)
+
+
+@pytest.fixture(scope="module")
+def prior_file(images):
+    return codec.train_prior(images, preset="tiny", beta=1e-4, kappa=12)
+
+
+@pytest.fixture(scope="module")
+def compressed(images, prior_file):
+    return codec.compress(images[:2], prior_file, preset="tiny", seed=5)
+
+
+def test_round_trip_reproduces_the_reported_reconstruction(compressed, prior_file):
+    for result in compressed:
+        decoded = codec.decompress(result.data, prior_file)
+        assert decoded.dtype == np.uint8 and decoded.shape == (8, 8, 3)
+        assert np.array_equal(decoded, result.reconstruction)
+
+
+def test_bpp_is_the_real_file_size(compressed):
+    for result in compressed:
+        assert result.bpp == 8 * len(result.data) / 64
+
+
+def test_prior_file_round_trips_through_disk(tmp_path, prior_file, compressed):
+    path = tmp_path / "prior.npz"
+    prior_file.save(path)
+    loaded = codec.PriorFile.load(path)
+    assert loaded.content_hash == prior_file.content_hash
+    assert np.array_equal(
+        codec.decompress(compressed[0].data, loaded), compressed[0].reconstruction
+    )
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d[:-7], "truncated|checksum"),
+        (lambda d: d[:10], "truncated|checksum"),
+        (lambda d: d[:20] + bytes([d[20] ^ 0xFF]) + d[21:], "checksum"),
+        (lambda d: b"PNG0" + d[4:], "magic"),
+        (lambda d: d[:4] + bytes([9]) + d[5:], "version"),
+    ],
+)
+def test_damaged_files_are_refused(compressed, prior_file, mutate, message):
+    with pytest.raises(container.ContainerError, match=message):
+        codec.decompress(mutate(compressed[0].data), prior_file)
+
+
+def test_file_made_with_another_prior_is_refused(images, compressed):
+    other = codec.train_prior(images, preset="tiny", beta=1e-4, kappa=12, seed=1)
+    with pytest.raises(container.ContainerError, match="different prior"):
+        codec.decompress(compressed[0].data, other)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.zeros((8, 8, 3)),
+        np.full((1, 8, 8, 3), 2.0),
+        np.full((1, 8, 8, 3), np.nan),
+        np.zeros((1, 8, 8, 2)),
+    ],
+)
+def test_bad_images_are_refused(bad, prior_file):
+    with pytest.raises(ValueError, match=r"shape|finite"):
+        codec.compress(bad, prior_file, preset="tiny")
+
+
+def test_unknown_preset_and_coder(images, prior_file):
+    with pytest.raises(ValueError, match="preset"):
+        codec.compress(images[:1], prior_file, preset="slow")
+    with pytest.raises(ValueError, match="coder"):
+        codec.compress(images[:1], prior_file, preset="tiny", coder="huffman")
+
+
+def test_closed_form_prior_update_is_the_kl_optimum():
+    gen = torch.Generator().manual_seed(0)
+    post_mean = torch.randn(7, 5, generator=gen, dtype=torch.float64)
+    post_std = torch.rand(7, 5, generator=gen, dtype=torch.float64) + 0.1
+    prior = LearnedPrior(torch.zeros(5), torch.ones(5))
+    prior.update(post_mean, post_std)
+    # Numerical optimum of the summed KL by gradient descent from elsewhere.
+    mean = torch.zeros(5, dtype=torch.float64, requires_grad=True)
+    log_std = torch.zeros(5, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([mean, log_std], max_iter=500, tolerance_grad=1e-12)
+
+    def closure():
+        opt.zero_grad()
+        loss = gaussian_kl_nats(post_mean, post_std, mean, log_std.exp()).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    torch.testing.assert_close(prior.mean, mean.detach(), atol=1e-4, rtol=0)
+    torch.testing.assert_close(prior.std, log_std.detach().exp(), atol=1e-4, rtol=0)
+    closed = gaussian_kl_nats(post_mean, post_std, prior.mean, prior.std).sum()
+    assert closed <= closure().detach() + 1e-10
+
+
+def test_isotropic_prior_is_zero_mean_and_layerwise():
+    layer_of_param = torch.tensor([0, 0, 1, 1, 1])
+    prior = IsotropicPrior(torch.ones(2, dtype=torch.float64), layer_of_param)
+    prior.update(torch.tensor([[1.0, 1.0, 0.0, 0.0, 0.0]]), torch.ones(1, 5))
+    assert torch.all(prior.mean == 0)
+    torch.testing.assert_close(prior.std, torch.tensor([2.0, 2.0, 1.0, 1.0, 1.0]).sqrt().double())
+
+
+def test_partition_respects_kappa(prior_file):
+    kl = prior_file.kl_bits_per_weight
+    blocks = next_fit_blocks(kl, kappa=16.0, seed=3)
+    covered = np.sort(np.concatenate(blocks))
+    assert np.array_equal(covered, np.arange(kl.size))
+    for block in blocks:
+        assert kl[block].sum() <= 16.0 or block.size == 1
+        assert block.size <= 25
+    assert [b.tolist() for b in blocks] == [b.tolist() for b in next_fit_blocks(kl, 16.0, 3)]
