@@ -105,21 +105,6 @@ def exact_output_distribution(
     return law(q.probs, p.probs, int(num_candidates))
 
 
-def empirical_output_distribution(
-    coder: Coder,
-    q: Categorical,
-    p: Proposal,
-    seeds: range | np.ndarray,
-    log2_num_candidates: float | None = None,
-) -> np.ndarray:
-    """Frequencies of the categories a coder sends, one encode per seed; ``(K,)``."""
-    counts = np.zeros(q.num_categories)
-    for seed in seeds:
-        result = coder.encode(q, p, seed=int(seed), log2_num_candidates=log2_num_candidates)
-        counts[int(result.sample[0])] += 1
-    return counts / counts.sum()
-
-
 def coder_samples(
     coder: Coder,
     q: Target,
@@ -134,6 +119,18 @@ def coder_samples(
             for s in seeds
         ]
     )
+
+
+def empirical_output_distribution(
+    coder: Coder,
+    q: Categorical,
+    p: Proposal,
+    seeds: range | np.ndarray,
+    log2_num_candidates: float | None = None,
+) -> np.ndarray:
+    """Frequencies of the categories a coder sends, one encode per seed; ``(K,)``."""
+    sent = coder_samples(coder, q, p, seeds, log2_num_candidates)[:, 0].astype(np.int64)
+    return np.bincount(sent, minlength=q.num_categories) / sent.size
 
 
 def ks_statistic_1d(
