@@ -74,6 +74,8 @@ def _info(args: argparse.Namespace) -> None:
     print(f"modality     {header.modality} {'x'.join(map(str, header.shape))}")
     print(f"coder        {header.coder} (N = 2^{header.log2_num_candidates}), seed {header.seed}")
     print(f"blocks       {header.num_blocks}, index model {header.index_model}")
+    if header.side_info:
+        print(f"side info    {len(header.side_info)} bytes")
     print(f"prior hash   {header.prior_hash.hex()}")
     print(
         f"size         {len(data)} bytes ({len(payload)} index bytes), "

@@ -26,10 +26,11 @@ from tqdm import tqdm
 
 import rectools
 from combiner import container
-from combiner.fit import BlockPenalties, Frozen, fit_posteriors
+from combiner.fit import BlockPenalties, fit_posteriors
 from combiner.inr import INRConfig, VariationalINR, forward, fourier_features
-from combiner.partition import block_ids, next_fit_blocks
+from combiner.partition import next_fit_blocks
 from combiner.priors import LOG2E, Prior, gaussian_kl_nats, initial_prior, prior_from_state
+from combiner.progressive import code_progressively, decode_weights, penalties_for
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Preset:
     prior_first_steps: int
     posterior_steps: int
     finetune_steps: int
+    compile_loss: bool = True
 
 
 PRESETS = {
@@ -49,7 +51,7 @@ PRESETS = {
     # About 10x less posterior fitting; the paper reports ~0.3 dB lost at 3k fine-tuning steps.
     "fast": Preset(32, 100, 250, 3_000, 15),
     # For tests and smoke runs only.
-    "tiny": Preset(2, 10, 20, 30, 2),
+    "tiny": Preset(2, 10, 20, 30, 2, compile_loss=False),
 }
 
 
@@ -114,12 +116,12 @@ class PriorFile:
 
     @property
     def content_hash(self) -> bytes:
-        """First 16 bytes of the SHA-256 of the metadata and arrays (what files refer to)."""
+        """First 4 bytes of the SHA-256 of the metadata and arrays (what files refer to)."""
         digest = hashlib.sha256(json.dumps(self._meta(), sort_keys=True).encode())
         for name, array in sorted(self._arrays().items()):
             digest.update(name.encode())
             digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
-        return digest.digest()[:16]
+        return digest.digest()[: container.PRIOR_HASH_BYTES]
 
     def save(self, path: str | Path) -> None:
         buffer = io.BytesIO()
@@ -198,7 +200,18 @@ def train_prior(
     net = VariationalINR(config, images.shape[0], init_variance, seed)
     for epoch in tqdm(range(schedule.prior_epochs), desc="prior epochs"):
         steps = schedule.prior_first_steps if epoch == 0 else schedule.prior_steps
-        fit_posteriors(net, coords, values, current, beta, steps, lr, seed=seed + epoch)
+        penalties = BlockPenalties.constant(config.num_params, images.shape[0], beta)
+        fit_posteriors(
+            net,
+            coords,
+            values,
+            current,
+            penalties,
+            steps,
+            lr,
+            seed=seed + epoch,
+            compile_loss=schedule.compile_loss,
+        )
         current.update(net.mean, net.std)
     kl = gaussian_kl_nats(net.mean.double(), net.std.double(), current.mean, current.std)
     kl_bits = (kl * LOG2E).mean(dim=0).detach().numpy()
@@ -235,10 +248,37 @@ class CompressResult:
     kl_bits: float
 
 
-def _block_gaussian(
-    mean: np.ndarray, std: np.ndarray, block: np.ndarray
-) -> rectools.DiagonalGaussian:
-    return rectools.DiagonalGaussian(mean[block], std[block])
+def _fit(
+    images: np.ndarray, pf: PriorFile, schedule: Preset, seed: int
+) -> tuple[VariationalINR, torch.Tensor, torch.Tensor, dict]:
+    """Fit the batch's posteriors under the prior with Algorithm 4's per-block penalties."""
+    coords, values = _batch_tensors(images)
+    net = VariationalINR(pf.config, images.shape[0], pf.init_variance, seed)
+    options = {
+        "prior": pf.prior,
+        "penalties": penalties_for(pf.blocks, images.shape[0], pf.beta, pf.kappa),
+        "lr": pf.lr,
+        "compile_loss": schedule.compile_loss,
+    }
+    fit_posteriors(
+        net,
+        coords,
+        values,
+        steps=schedule.posterior_steps,
+        seed=seed,
+        progress="fitting posteriors",
+        **options,
+    )
+    return net, coords, values, options
+
+
+def _checked_batch(images: np.ndarray, pf: PriorFile) -> np.ndarray:
+    images = check_images(images)
+    if images.shape[-1] != pf.config.out_dim:
+        raise ValueError(
+            f"the prior models {pf.config.out_dim} channels, the images have {images.shape[-1]}"
+        )
+    return images
 
 
 def compress(
@@ -264,80 +304,40 @@ def compress(
         finetune: fine-tune remaining blocks after each coded block.
 
     Returns:
-        One :class:`CompressResult` per image.
+        One :class:`CompressResult` per image; ``bpp`` counts every byte of the file.
     """
-    images = check_images(images)
+    pf = prior_file
+    images = _checked_batch(images, pf)
     schedule = _preset(preset)
     rec = rectools.get_coder(coder)
-    pf = prior_file
-    if images.shape[-1] != pf.config.out_dim:
-        raise ValueError(
-            f"the prior models {pf.config.out_dim} channels, the images have {images.shape[-1]}"
-        )
-    batch, n = images.shape[0], pf.config.num_params
-    coords, values = _batch_tensors(images)
-    block_of = torch.from_numpy(block_ids(pf.blocks, n))
-    net = VariationalINR(pf.config, batch, pf.init_variance, seed)
-    penalties = BlockPenalties(block_of, batch, pf.beta, pf.kappa)
-    fit_posteriors(
+    net, coords, values, options = _fit(images, pf, schedule, seed)
+    kl = gaussian_kl_nats(net.mean.double(), net.std.double(), pf.prior.mean, pf.prior.std)
+    kl_bits = (kl * LOG2E).sum(dim=1).detach().numpy()
+    finetuning = {**options, "steps": schedule.finetune_steps} if finetune else None
+    indices, weights = code_progressively(
         net,
         coords,
         values,
-        pf.prior,
-        pf.beta,
-        schedule.posterior_steps,
-        pf.lr,
-        penalties,
-        seed=seed,
-        progress="fitting posteriors",
+        pf.prior.mean.numpy(),
+        pf.prior.std.numpy(),
+        pf.blocks,
+        rec,
+        pf.kappa,
+        seed,
+        finetuning,
     )
-    kl = gaussian_kl_nats(net.mean.double(), net.std.double(), pf.prior.mean, pf.prior.std)
-    kl_bits = (kl * LOG2E).sum(dim=1).detach().numpy()
-    prior_mean, prior_std = pf.prior.mean.numpy(), pf.prior.std.numpy()
-    frozen = Frozen(torch.zeros(batch, n, dtype=torch.bool), torch.zeros(batch, n))
-    weights = np.zeros((batch, n))
-    indices = np.zeros((batch, len(pf.blocks)), dtype=np.int64)
-    for k, block in enumerate(tqdm(pf.blocks, desc="coding blocks", leave=False)):
-        post_mean = net.mean.detach().double().numpy()
-        post_std = net.std.detach().double().numpy()
-        proposal = _block_gaussian(prior_mean, prior_std, block)
-        for b in range(batch):
-            result = rec.encode(
-                _block_gaussian(post_mean[b], post_std[b], block),
-                proposal,
-                seed=seed,
-                stream=k,
-                log2_num_candidates=pf.kappa,
-            )
-            indices[b, k] = result.index
-            weights[b, block] = result.sample
-        frozen.mask[:, block] = True
-        frozen.values[:, block] = torch.from_numpy(weights[:, block]).float()
-        if finetune and k + 1 < len(pf.blocks) and schedule.finetune_steps:
-            fit_posteriors(
-                net,
-                coords,
-                values,
-                pf.prior,
-                pf.beta,
-                schedule.finetune_steps,
-                pf.lr,
-                penalties,
-                frozen,
-                seed=seed + k + 1,
-            )
     model = rectools.UniformIndexModel(2**pf.kappa)
     results = []
-    for b in range(batch):
+    for b in range(images.shape[0]):
         header = container.Header(
             "image",
             images.shape[1:],
             pf.content_hash,
             coder,
+            model.name,
             pf.kappa,
             seed,
             len(pf.blocks),
-            model.name,
         )
         data = container.pack(header, model.compress(indices[b]))
         picture = reconstruct(weights[b], pf.config, images.shape[1:])
@@ -348,6 +348,40 @@ def compress(
             )
         )
     return results
+
+
+@dataclass
+class ExactSampleEstimate:
+    """COMBINER's "theoretical" reference: a true posterior sample at a rate of its KL.
+
+    Not a file: ``bpp`` is an estimate (KL bits per pixel) that no real coder reaches.
+    """
+
+    bpp_estimate: float
+    psnr_db: float
+
+
+def estimate_exact_sample(
+    images: np.ndarray, prior_file: PriorFile, preset: str = "fast", seed: int = 0
+) -> list[ExactSampleEstimate]:
+    """Rate = KL(q || p) and distortion of one exact posterior sample, per image (Figure 4)."""
+    pf = prior_file
+    images = _checked_batch(images, pf)
+    net, *_ = _fit(images, pf, _preset(preset), seed)
+    mean, std = net.mean.detach().double(), net.std.detach().double()
+    kl_bits = (gaussian_kl_nats(mean, std, pf.prior.mean, pf.prior.std) * LOG2E).sum(dim=1)
+    noise = torch.randn(
+        mean.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
+    )
+    samples = (mean + std * noise).numpy()
+    pixels = images.shape[1] * images.shape[2]
+    return [
+        ExactSampleEstimate(
+            float(kl_bits[b]) / pixels,
+            psnr(images[b], reconstruct(samples[b], pf.config, images.shape[1:])),
+        )
+        for b in range(images.shape[0])
+    ]
 
 
 def decompress(data: bytes, prior_file: PriorFile) -> np.ndarray:
@@ -365,20 +399,21 @@ def decompress(data: bytes, prior_file: PriorFile) -> np.ndarray:
         )
     if header.num_blocks != len(pf.blocks) or header.log2_num_candidates != pf.kappa:
         raise container.ContainerError("the file does not match the prior's block structure")
+    if len(header.shape) != 3 or header.shape[-1] != pf.config.out_dim:
+        raise container.ContainerError(f"the file's shape {header.shape} does not fit the prior")
     try:
-        coder = rectools.get_coder(header.coder)
-        model = rectools.UniformIndexModel(2**header.log2_num_candidates)
-        indices = model.decompress(payload, header.num_blocks)
+        indices = rectools.UniformIndexModel(2**header.log2_num_candidates).decompress(
+            payload, header.num_blocks
+        )
     except ValueError as err:
         raise container.ContainerError(f"the file is corrupt ({err})") from None
-    prior_mean, prior_std = pf.prior.mean.numpy(), pf.prior.std.numpy()
-    weights = np.zeros(pf.config.num_params)
-    for k, block in enumerate(pf.blocks):
-        weights[block] = coder.decode(
-            int(indices[k]),
-            _block_gaussian(prior_mean, prior_std, block),
-            header.seed,
-            2**header.log2_num_candidates,
-            stream=k,
-        )
+    weights = decode_weights(
+        indices,
+        pf.prior.mean.numpy(),
+        pf.prior.std.numpy(),
+        pf.blocks,
+        rectools.get_coder(header.coder),
+        header.log2_num_candidates,
+        header.seed,
+    )
     return reconstruct(weights, pf.config, header.shape)

@@ -1,23 +1,31 @@
-"""The ``.cmb`` file: a versioned header, entropy-coded block indices and a CRC-32.
+"""The ``.cmb`` file: a compact versioned header, the entropy-coded block indices, a checksum.
 
-Layout (little-endian)::
+Small images are only a few hundred bytes, so every header field is as short as it can be
+(``varint`` is unsigned LEB128)::
 
-    magic "CMB1" | version u8 | modality u8 | ndim u8 | shape u32 * ndim
-    | prior hash 16 bytes | coder name (u8 length + ASCII) | log2 N u8 | seed u64
-    | num_blocks u32 | index model (u8 length + ASCII) | payload length u32 | payload
-    | CRC-32 of everything before it, u32
+    magic "CB" | version (high 4 bits) and modality (low 4 bits), 1 byte
+    | ndim, 1 byte | shape, ndim varints | prior hash, 4 bytes
+    | coder id (high 4 bits) and index model id (low 4 bits), 1 byte | log2 N, 1 byte
+    | seed varint | num_blocks varint | side-information length varint | side information
+    | index payload (to the end) | CRC-16/CCITT of everything before it, 2 bytes
+
+The prior hash ties a file to the prior it was made with; the checksum catches corruption and
+truncation. Side information holds per-datum floats some priors need (isotropic scales).
 """
 
 from __future__ import annotations
 
+import binascii
 import struct
-import zlib
 from dataclasses import dataclass
 
-MAGIC = b"CMB1"
+MAGIC = b"CB"
 VERSION = 1
-MODALITIES = {"image": 1}
-_MODALITY_NAMES = {v: k for k, v in MODALITIES.items()}
+MODALITIES = ("image",)
+#: Stable ids: a file names its coder and index model by position in these tuples.
+CODERS = ("astar", "mrc")
+INDEX_MODELS = ("uniform", "empirical", "zipf")
+PRIOR_HASH_BYTES = 4
 
 
 class ContainerError(ValueError):
@@ -32,37 +40,55 @@ class Header:
     shape: tuple[int, ...]
     prior_hash: bytes
     coder: str
+    index_model: str
     log2_num_candidates: int
     seed: int
     num_blocks: int
-    index_model: str
+    side_info: bytes = b""
 
 
-def _short_string(text: str) -> bytes:
-    raw = text.encode("ascii")
-    if len(raw) > 255:
-        raise ValueError(f"name too long for the container: {text!r}")
-    return struct.pack("<B", len(raw)) + raw
+def _varint(value: int) -> bytes:
+    if value < 0:
+        raise ValueError("varints are unsigned")
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _id(table: tuple[str, ...], name: str, what: str) -> int:
+    try:
+        return table.index(name)
+    except ValueError:
+        raise ValueError(f"the .cmb format has no {what} {name!r}; known: {table}") from None
 
 
 def pack(header: Header, payload: bytes) -> bytes:
     """Serialise a header and index payload into the bytes of a .cmb file."""
-    if len(header.prior_hash) != 16:
-        raise ValueError("prior_hash must be 16 bytes")
+    if len(header.prior_hash) != PRIOR_HASH_BYTES:
+        raise ValueError(f"prior_hash must be {PRIOR_HASH_BYTES} bytes")
+    ids = (_id(CODERS, header.coder, "coder") << 4) | _id(
+        INDEX_MODELS, header.index_model, "index model"
+    )
     body = b"".join(
         [
             MAGIC,
-            struct.pack("<BBB", VERSION, MODALITIES[header.modality], len(header.shape)),
-            struct.pack(f"<{len(header.shape)}I", *header.shape),
+            bytes(
+                [(VERSION << 4) | _id(MODALITIES, header.modality, "modality"), len(header.shape)]
+            ),
+            b"".join(_varint(d) for d in header.shape),
             header.prior_hash,
-            _short_string(header.coder),
-            struct.pack("<BQI", header.log2_num_candidates, header.seed, header.num_blocks),
-            _short_string(header.index_model),
-            struct.pack("<I", len(payload)),
+            bytes([ids, header.log2_num_candidates]),
+            _varint(header.seed),
+            _varint(header.num_blocks),
+            _varint(len(header.side_info)),
+            header.side_info,
             payload,
         ]
     )
-    return body + struct.pack("<I", zlib.crc32(body))
+    return body + struct.pack("<H", binascii.crc_hqx(body, 0))
 
 
 class _Reader:
@@ -76,54 +102,57 @@ class _Reader:
         self.pos += size
         return out
 
-    def unpack(self, fmt: str) -> tuple:
-        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))
+    def byte(self) -> int:
+        return self.take(1)[0]
 
-    def short_string(self) -> str:
-        (length,) = self.unpack("<B")
-        try:
-            return self.take(length).decode("ascii")
-        except UnicodeDecodeError:
-            raise ContainerError("the file is corrupt (bad name field)") from None
+    def varint(self) -> int:
+        value = shift = 0
+        while True:
+            byte = self.byte()
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                return value
+            if shift > 63:
+                raise ContainerError("the file is corrupt (bad varint)")
+
+
+def _lookup(table: tuple[str, ...], index: int, what: str) -> str:
+    if index >= len(table):
+        raise ContainerError(
+            f"the file is corrupt or newer than this build (unknown {what} {index})"
+        )
+    return table[index]
 
 
 def unpack(data: bytes) -> tuple[Header, bytes]:
-    """Parse and verify a .cmb file.
+    """Parse and verify a .cmb file; returns the header and the index payload.
 
     Raises:
         ContainerError: not a .cmb file, unknown version, truncated, or checksum mismatch.
     """
-    if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
+    if data[: len(MAGIC)] != MAGIC:
         raise ContainerError("not a COMBINER .cmb file (bad magic bytes)")
-    if len(data) < 8:
+    if len(data) < len(MAGIC) + 3:
         raise ContainerError("the file is truncated")
-    body, (crc,) = data[:-4], struct.unpack("<I", data[-4:])
-    reader = _Reader(body)
-    reader.take(len(MAGIC))
-    version, modality, ndim = reader.unpack("<BBB")
+    version = data[len(MAGIC)] >> 4
     if version != VERSION:
         raise ContainerError(f"unsupported .cmb version {version} (this build reads {VERSION})")
-    if zlib.crc32(body) != crc:
+    body, (crc,) = data[:-2], struct.unpack("<H", data[-2:])
+    if binascii.crc_hqx(body, 0) != crc:
         raise ContainerError("checksum mismatch: the file is corrupt or truncated")
-    if modality not in _MODALITY_NAMES:
-        raise ContainerError(f"unknown modality code {modality}")
-    shape = reader.unpack(f"<{ndim}I")
-    prior_hash = reader.take(16)
-    coder = reader.short_string()
-    log2_n, seed, num_blocks = reader.unpack("<BQI")
-    index_model = reader.short_string()
-    (length,) = reader.unpack("<I")
-    payload = reader.take(length)
-    if reader.pos != len(body):
-        raise ContainerError("the file is corrupt (trailing bytes)")
+    reader = _Reader(body)
+    reader.take(len(MAGIC))
+    modality = _lookup(MODALITIES, reader.byte() & 0x0F, "modality")
+    shape = tuple(reader.varint() for _ in range(reader.byte()))
+    prior_hash = reader.take(PRIOR_HASH_BYTES)
+    ids = reader.byte()
+    coder = _lookup(CODERS, ids >> 4, "coder")
+    index_model = _lookup(INDEX_MODELS, ids & 0x0F, "index model")
+    log2_n = reader.byte()
+    seed, num_blocks = reader.varint(), reader.varint()
+    side_info = reader.take(reader.varint())
     header = Header(
-        _MODALITY_NAMES[modality],
-        tuple(shape),
-        prior_hash,
-        coder,
-        log2_n,
-        seed,
-        num_blocks,
-        index_model,
+        modality, shape, prior_hash, coder, index_model, log2_n, seed, num_blocks, side_info
     )
-    return header, payload
+    return header, body[reader.pos :]

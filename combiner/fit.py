@@ -1,20 +1,22 @@
 """Posterior fitting with the beta-ELBO, optionally with COMBINER's per-block penalties.
 
 The loss of datum ``b`` is ``MSE_b + sum_k lambda_{b,k} KL_{b,k}`` (KL in nats, MSE the mean
-over all values, as in the reference implementation). Without a partition every
-``lambda = beta``. With one, Algorithm 4 adapts each ``lambda_{b,k}`` every 15 steps:
-times 1.05 while block k's KL exceeds ``kappa`` bits, divided by 1.05 while it is below
+over all values, as in the reference implementation). Without a partition every weight sits in
+one block with ``lambda = beta``. With one, Algorithm 4 adapts each ``lambda_{b,k}`` every 15
+steps: times 1.05 while block k's KL exceeds ``kappa`` bits, divided by 1.05 while it is below
 ``kappa - 0.4`` bits.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from torch.nn import functional
 from tqdm import tqdm
 
-from combiner.inr import VariationalINR, forward, fourier_features
+from combiner.inr import INRConfig, VariationalINR, draw_noise, forward, fourier_features
 from combiner.priors import LOG2E, Prior, gaussian_kl_nats
 
 
@@ -25,24 +27,66 @@ class Frozen:
     mask: torch.Tensor
     values: torch.Tensor
 
+    @classmethod
+    def none(cls, batch: int, num_params: int) -> Frozen:
+        return cls(torch.zeros(batch, num_params, dtype=torch.bool), torch.zeros(batch, num_params))
+
 
 class BlockPenalties:
     """Algorithm 4's dynamic per-block KL weights ``lambda``, shape ``(batch, num_blocks)``."""
 
-    def __init__(self, block_of_param: torch.Tensor, batch: int, beta: float, kappa: float) -> None:
+    def __init__(
+        self, block_of_param: torch.Tensor, batch: int, beta: float, kappa: float | None
+    ) -> None:
         self.block_of_param = block_of_param
         self.num_blocks = int(block_of_param.max()) + 1
         self.lam = torch.full((batch, self.num_blocks), float(beta))
-        self.kappa = float(kappa)
+        self.kappa = kappa
 
-    def block_kl_nats(self, kl: torch.Tensor) -> torch.Tensor:
-        """Sum per-weight KL ``(batch, num_params)`` into blocks ``(batch, num_blocks)``."""
-        out = torch.zeros(kl.shape[0], self.num_blocks, dtype=kl.dtype)
-        return out.index_add(1, self.block_of_param, kl)
+    @classmethod
+    def constant(cls, num_params: int, batch: int, beta: float) -> BlockPenalties:
+        """A single block with ``lambda = beta`` that never adapts: the plain beta-ELBO."""
+        return cls(torch.zeros(num_params, dtype=torch.int64), batch, beta, None)
 
     def adjust(self, block_kl_bits: torch.Tensor) -> None:
+        if self.kappa is None:
+            return
         self.lam = torch.where(block_kl_bits > self.kappa, self.lam * 1.05, self.lam)
         self.lam = torch.where(block_kl_bits < self.kappa - 0.4, self.lam / 1.05, self.lam)
+
+
+def _loss(
+    config: INRConfig,
+    mean: torch.Tensor,
+    rho: torch.Tensor,
+    features: torch.Tensor,
+    values: torch.Tensor,
+    noise: list[torch.Tensor],
+    prior_mean: torch.Tensor,
+    prior_std: torch.Tensor,
+    lam: torch.Tensor,
+    block_of_param: torch.Tensor,
+    frozen_mask: torch.Tensor,
+    frozen_values: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(loss, mse (batch,), block KL in nats (batch, blocks))``: a pure tensor function."""
+    std = functional.softplus(rho)
+    free = (~frozen_mask).to(mean.dtype)
+    kl = gaussian_kl_nats(mean, std, prior_mean, prior_std) * free
+    weights = torch.where(frozen_mask, frozen_values, mean)
+    out = forward(features, weights, std * std * free, config, noise)
+    mse = ((out - values) ** 2).mean(dim=(1, 2))
+    block_kl = torch.zeros_like(lam).index_add(1, block_of_param, kl)
+    return (mse + (lam * block_kl).sum(dim=1)).sum(), mse, block_kl
+
+
+_COMPILED: dict[bool, Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = {}
+
+
+def _loss_function(compile_loss: bool) -> Callable[..., tuple[torch.Tensor, ...]]:
+    if compile_loss not in _COMPILED:
+        _COMPILED[compile_loss] = torch.compile(_loss) if compile_loss else _loss
+    return _COMPILED[compile_loss]
 
 
 def fit_posteriors(
@@ -50,59 +94,62 @@ def fit_posteriors(
     coords: torch.Tensor,
     values: torch.Tensor,
     prior: Prior,
-    beta: float,
+    penalties: BlockPenalties,
     steps: int,
     lr: float = 2e-4,
-    penalties: BlockPenalties | None = None,
     frozen: Frozen | None = None,
     seed: int = 0,
     progress: str | None = None,
+    compile_loss: bool = False,
 ) -> dict[str, float]:
-    """Minimise the beta-ELBO of every datum in the batch for ``steps`` Adam steps.
+    """Minimise the (block-weighted) beta-ELBO of every datum in the batch with Adam.
 
     Args:
         net: posteriors ``(batch, num_params)`` to fit in place.
         coords: ``(batch, points, coord_dim)`` in [-1, 1].
         values: ``(batch, points, out_dim)`` targets.
         prior: the weight prior.
-        beta: rate-distortion trade-off (loss scale of the reference implementation).
+        penalties: per-block ``lambda`` (:meth:`BlockPenalties.constant` for a plain beta).
         steps: optimisation steps.
         lr: Adam learning rate.
-        penalties: per-block ``lambda`` (Algorithm 4); ``None`` uses ``beta`` everywhere.
         frozen: weights already coded, held fixed and costing nothing more.
         seed: seed of the encoder-private noise of the local reparameterization trick.
         progress: a tqdm description, or ``None`` for no bar.
+        compile_loss: fuse the loss with ``torch.compile`` (about 1.3x faster on a CPU, after
+            tens of seconds of compilation).
 
     Returns:
         Final mean ``mse`` and ``kl_bits`` per datum.
     """
-    features = fourier_features(coords, net.config)
-    prior_mean = prior.mean.float()
-    prior_std = prior.std.float()
+    batch, points = values.shape[0], values.shape[1]
+    config = net.config
+    features = fourier_features(coords, config)
+    frozen = frozen or Frozen.none(batch, config.num_params)
+    prior_mean, prior_std = prior.mean.float(), prior.std.float()
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
-    free = None if frozen is None else (~frozen.mask).float()
-    mse = kl_bits = torch.zeros(())
+    loss_function = _loss_function(compile_loss)
+    mse = block_kl = torch.zeros(1, 1)
     for step in tqdm(range(steps), desc=progress, disable=progress is None, leave=False):
-        std = net.std
-        mean, var = net.mean, std**2
-        kl = gaussian_kl_nats(net.mean, std, prior_mean, prior_std)
-        if frozen is not None:
-            mean = torch.where(frozen.mask, frozen.values, mean)
-            var = var * free
-            kl = kl * free
-        out = forward(features, mean, var, net.config, generator)
-        mse = ((out - values) ** 2).mean(dim=(1, 2))
-        if penalties is None:
-            rate = beta * kl.sum(dim=1)
-        else:
-            block_kl = penalties.block_kl_nats(kl)
-            rate = (penalties.lam * block_kl).sum(dim=1)
-            if step % 15 == 0:
-                penalties.adjust(block_kl.detach() * LOG2E)
-        loss = (mse + rate).sum()
+        noise = draw_noise(config, batch, points, generator)
+        loss, mse, block_kl = loss_function(
+            config,
+            net.mean,
+            net.rho,
+            features,
+            values,
+            noise,
+            prior_mean,
+            prior_std,
+            penalties.lam,
+            penalties.block_of_param,
+            frozen.mask,
+            frozen.values,
+        )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        kl_bits = kl.detach().sum(dim=1) * LOG2E
+        if step % 15 == 0:
+            penalties.adjust(block_kl.detach() * LOG2E)
+    kl_bits = block_kl.detach().sum(dim=1) * LOG2E
     return {"mse": float(mse.detach().mean()), "kl_bits": float(kl_bits.mean())}

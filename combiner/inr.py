@@ -113,7 +113,7 @@ def forward(
     mean: torch.Tensor,
     var: torch.Tensor | None,
     config: INRConfig,
-    generator: torch.Generator | None = None,
+    noise: list[torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Run the batched network.
 
@@ -123,7 +123,8 @@ def forward(
         var: ``(batch, num_params)`` posterior variances for the local reparameterization
             trick, or ``None`` to evaluate the deterministic network at ``mean``.
         config: architecture.
-        generator: source of the pre-activation noise (training only).
+        noise: with ``var``, one standard-normal tensor ``(batch, points, fan_out)`` per layer
+            (see :func:`draw_noise`): the encoder's private pre-activation noise.
 
     Returns:
         ``(batch, points, out_dim)``.
@@ -135,13 +136,22 @@ def forward(
     ):
         w_mean = mean[:, weight].reshape(-1, fan_in, fan_out)
         pre = torch.baddbmm(mean[:, bias].unsqueeze(1), h, w_mean)
-        if var is not None:
+        if var is not None and noise is not None:
             w_var = var[:, weight].reshape(-1, fan_in, fan_out)
             pre_var = torch.baddbmm(var[:, bias].unsqueeze(1), h * h, w_var)
-            noise = torch.randn(pre.shape, generator=generator, dtype=pre.dtype, device=pre.device)
-            pre = pre + torch.sqrt(pre_var + 1e-16) * noise
+            pre = pre + torch.sqrt(pre_var + 1e-16) * noise[layer]
         h = pre if layer == last else torch.sin(config.w0 * pre)
     return h
+
+
+def draw_noise(
+    config: INRConfig, batch: int, points: int, generator: torch.Generator
+) -> list[torch.Tensor]:
+    """Standard normals for :func:`forward`'s local reparameterization, one tensor per layer."""
+    return [
+        torch.randn((batch, points, fan_out), generator=generator)
+        for _, fan_out in config.layer_shapes
+    ]
 
 
 class VariationalINR(nn.Module):
@@ -179,4 +189,6 @@ class VariationalINR(nn.Module):
             generator: source of the encoder-private noise.
         """
         features = fourier_features(coords, self.config)
-        return forward(features, self.mean, self.std**2, self.config, generator)
+        generator = generator or torch.Generator().manual_seed(0)
+        noise = draw_noise(self.config, coords.shape[0], coords.shape[1], generator)
+        return forward(features, self.mean, self.std**2, self.config, noise)

@@ -136,7 +136,11 @@ class BucketIndexModel:
         return constriction.stream.model.Categorical(self.bucket_probs, perfect=False)
 
     def compress(self, indices: Sequence[int] | np.ndarray) -> bytes:
-        """Entropy-code a sequence of indices into bytes (a multiple of 4 bytes)."""
+        """Entropy-code a sequence of indices into bytes.
+
+        The range coder emits 32-bit words; trailing zero bytes are dropped (``decompress``
+        pads them back), so the length is not always a multiple of 4.
+        """
         array = self._checked(indices)
         symbols, offsets = bucket_of(array, self.mantissa_bits)
         if np.any(self.bucket_probs[symbols] == 0.0):
@@ -149,27 +153,30 @@ class BucketIndexModel:
             size = int(self.bucket_size[symbol])
             if size > 1:
                 encoder.encode(offset, constriction.stream.model.Uniform(size))
-        return encoder.get_compressed().tobytes()
+        return encoder.get_compressed().astype("<u4").tobytes().rstrip(b"\0")
 
     def decompress(self, data: bytes, count: int) -> np.ndarray:
         """Decode ``count`` indices from ``compress``'s bytes; int64 array.
 
         Raises:
-            ValueError: the bytes are not a whole number of 32-bit words or decode to garbage.
+            ValueError: the bytes decode to indices outside the model's range.
         """
-        if len(data) % 4:
-            raise ValueError("compressed index data must be a whole number of 32-bit words")
-        words = np.frombuffer(data, dtype=np.uint32)
+        padded = bytes(data) + b"\0" * (-len(data) % 4)
+        words = np.frombuffer(padded, dtype="<u4").astype(np.uint32)
         decoder = constriction.stream.queue.RangeDecoder(words)
         bucket_model = self._bucket_model()
         out = np.empty(int(count), dtype=np.int64)
-        for k in range(out.size):
-            symbol = int(decoder.decode(bucket_model)) if bucket_model is not None else 0
-            if symbol >= self.bucket_size.size:
-                raise ValueError("corrupt index data")
-            size = int(self.bucket_size[symbol])
-            offset = int(decoder.decode(constriction.stream.model.Uniform(size))) if size > 1 else 0
-            out[k] = int(self.bucket_low[symbol]) + offset - 1
+        try:
+            for k in range(out.size):
+                symbol = int(decoder.decode(bucket_model)) if bucket_model is not None else 0
+                size = int(self.bucket_size[symbol])
+                offset = (
+                    int(decoder.decode(constriction.stream.model.Uniform(size))) if size > 1 else 0
+                )
+                out[k] = int(self.bucket_low[symbol]) + offset - 1
+        except (AssertionError, IndexError, ValueError):
+            # constriction asserts on data that no encoder could have produced.
+            raise ValueError("corrupt index data") from None
         if np.any(out >= self.num_candidates):
             raise ValueError("corrupt index data")
         return out

@@ -56,7 +56,8 @@ def test_prior_file_round_trips_through_disk(tmp_path, prior_file, compressed):
         (lambda d: d[:10], "truncated|checksum"),
         (lambda d: d[:20] + bytes([d[20] ^ 0xFF]) + d[21:], "checksum"),
         (lambda d: b"PNG0" + d[4:], "magic"),
-        (lambda d: d[:4] + bytes([9]) + d[5:], "version"),
+        (lambda d: b"", "magic"),
+        (lambda d: d[:2] + bytes([0x90 | (d[2] & 0x0F)]) + d[3:], "version"),
     ],
 )
 def test_damaged_files_are_refused(compressed, prior_file, mutate, message):

@@ -57,6 +57,7 @@ def test_coded_length_accounts_for_the_bytes(num_candidates, raw, name):
     np.testing.assert_array_equal(model.decompress(data, len(indices)), indices)
     ideal = float(np.sum(model.bits(indices))) if len(indices) else 0.0
     # A range coder spends at most ~2 words over the ideal length, plus the cost of quantising
-    # bucket probabilities to 24 bits (tiny per symbol).
-    assert 8 * len(data) >= ideal - 1e-6 - 0.01 * len(indices)
+    # bucket probabilities to 24 bits (tiny per symbol); trimming trailing zero bytes can also
+    # make a lucky sequence up to 2 words shorter than its ideal length.
+    assert 8 * len(data) >= ideal - 64 - 0.01 * len(indices)
     assert 8 * len(data) <= ideal + 64 + 0.05 * len(indices)

@@ -1,0 +1,108 @@
+"""Progressive relative entropy coding of INR weights, block after block (COMBINER section 3.3).
+
+Block k's posterior is coded with a rectools coder (shared stream ``(seed, k)``), fixed to the
+decoded candidate, and the blocks not yet sent are fine-tuned for a few steps so they can make
+up for the coding error. :func:`decode_weights` is the decoder's whole job: O(block size) per
+block, no optimiser.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+import rectools
+from combiner.fit import BlockPenalties, Frozen, fit_posteriors
+from combiner.inr import VariationalINR
+from combiner.partition import block_ids
+
+
+def _gaussian(mean: np.ndarray, std: np.ndarray, block: np.ndarray) -> rectools.DiagonalGaussian:
+    return rectools.DiagonalGaussian(mean[block], std[block])
+
+
+def code_progressively(
+    net: VariationalINR,
+    coords: torch.Tensor,
+    values: torch.Tensor,
+    prior_mean: np.ndarray,
+    prior_std: np.ndarray,
+    blocks: list[np.ndarray],
+    coder: rectools.Coder,
+    log2_num_candidates: int,
+    seed: int,
+    fit_options: dict | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Code every block of every datum in the batch.
+
+    Args:
+        net: fitted posteriors ``(batch, num_params)``; fine-tuned in place.
+        coords, values: the batch's data, as for :func:`~combiner.fit.fit_posteriors`.
+        prior_mean, prior_std: ``(num_params,)`` float64 prior, or ``(batch, num_params)``
+            when each datum has its own.
+        blocks: the partition.
+        coder: the rectools coder.
+        log2_num_candidates: N = 2 ** this candidates per block.
+        seed: the shared seed.
+        fit_options: keyword arguments of ``fit_posteriors`` for fine-tuning between blocks
+            (``prior``, ``penalties``, ``steps``, ``lr``, ``compile_loss``); ``None`` codes
+            without fine-tuning.
+
+    Returns:
+        ``(indices (batch, num_blocks) int64, weights (batch, num_params) float64)``.
+    """
+    batch, n = net.mean.shape
+    prior_mean = np.broadcast_to(prior_mean, (batch, n))
+    prior_std = np.broadcast_to(prior_std, (batch, n))
+    frozen = Frozen.none(batch, n)
+    weights = np.zeros((batch, n))
+    indices = np.zeros((batch, len(blocks)), dtype=np.int64)
+    for k, block in enumerate(tqdm(blocks, desc="coding blocks", leave=False)):
+        post_mean = net.mean.detach().double().numpy()
+        post_std = net.std.detach().double().numpy()
+        for b in range(batch):
+            result = coder.encode(
+                _gaussian(post_mean[b], post_std[b], block),
+                _gaussian(prior_mean[b], prior_std[b], block),
+                seed=seed,
+                stream=k,
+                log2_num_candidates=log2_num_candidates,
+            )
+            indices[b, k] = result.index
+            weights[b, block] = result.sample
+        frozen.mask[:, block] = True
+        frozen.values[:, block] = torch.from_numpy(weights[:, block]).float()
+        if fit_options and k + 1 < len(blocks):
+            fit_posteriors(net, coords, values, frozen=frozen, seed=seed + k + 1, **fit_options)
+    return indices, weights
+
+
+def decode_weights(
+    indices: np.ndarray,
+    prior_mean: np.ndarray,
+    prior_std: np.ndarray,
+    blocks: list[np.ndarray],
+    coder: rectools.Coder,
+    log2_num_candidates: int,
+    seed: int,
+) -> np.ndarray:
+    """Rebuild one datum's weights ``(num_params,)`` from its block indices."""
+    weights = np.zeros(prior_mean.shape[-1])
+    for k, block in enumerate(blocks):
+        weights[block] = coder.decode(
+            int(indices[k]),
+            _gaussian(prior_mean, prior_std, block),
+            seed,
+            2**log2_num_candidates,
+            stream=k,
+        )
+    return weights
+
+
+def penalties_for(
+    blocks: list[np.ndarray], batch: int, beta: float, kappa: float
+) -> BlockPenalties:
+    """Algorithm 4's penalties for this partition."""
+    ids = block_ids(blocks, sum(block.size for block in blocks))
+    return BlockPenalties(torch.from_numpy(ids), batch, beta, kappa)
