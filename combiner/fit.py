@@ -40,6 +40,8 @@ class BlockPenalties:
     ) -> None:
         self.block_of_param = block_of_param
         self.num_blocks = int(block_of_param.max()) + 1
+        # (num_params, num_blocks) one-hot: block sums as a matmul, which compiles everywhere.
+        self.block_matrix = functional.one_hot(block_of_param, self.num_blocks).float()
         self.lam = torch.full((batch, self.num_blocks), float(beta))
         self.kappa = kappa
 
@@ -65,7 +67,7 @@ def _loss(
     prior_mean: torch.Tensor,
     prior_std: torch.Tensor,
     lam: torch.Tensor,
-    block_of_param: torch.Tensor,
+    block_matrix: torch.Tensor,
     frozen_mask: torch.Tensor,
     frozen_values: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -76,7 +78,7 @@ def _loss(
     weights = torch.where(frozen_mask, frozen_values, mean)
     out = forward(features, weights, std * std * free, config, noise)
     mse = ((out - values) ** 2).mean(dim=(1, 2))
-    block_kl = torch.zeros_like(lam).index_add(1, block_of_param, kl)
+    block_kl = kl @ block_matrix
     return (mse + (lam * block_kl).sum(dim=1)).sum(), mse, block_kl
 
 
@@ -142,7 +144,7 @@ def fit_posteriors(
             prior_mean,
             prior_std,
             penalties.lam,
-            penalties.block_of_param,
+            penalties.block_matrix,
             frozen.mask,
             frozen.values,
         )
