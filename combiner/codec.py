@@ -248,15 +248,27 @@ class CompressResult:
     kl_bits: float
 
 
-def _fit(
-    images: np.ndarray, pf: PriorFile, schedule: Preset, seed: int
-) -> tuple[VariationalINR, torch.Tensor, torch.Tensor, dict]:
+@dataclass
+class _Fitted:
+    """A fitted batch: posteriors, data, fine-tuning options and the prior each datum codes with."""
+
+    net: VariationalINR
+    coords: torch.Tensor
+    values: torch.Tensor
+    options: dict
+    prior_std: np.ndarray  # (batch, num_params) float64, exactly what the decoder rebuilds
+    side_info: list[bytes]
+
+
+def _fit(images: np.ndarray, pf: PriorFile, schedule: Preset, seed: int) -> _Fitted:
     """Fit the batch's posteriors under the prior with Algorithm 4's per-block penalties."""
+    batch = images.shape[0]
     coords, values = _batch_tensors(images)
-    net = VariationalINR(pf.config, images.shape[0], pf.init_variance, seed)
+    net = VariationalINR(pf.config, batch, pf.init_variance, seed)
+    params = pf.prior.datum_parameters(batch)
     options = {
         "prior": pf.prior,
-        "penalties": penalties_for(pf.blocks, images.shape[0], pf.beta, pf.kappa),
+        "penalties": penalties_for(pf.blocks, batch, pf.beta, pf.kappa),
         "lr": pf.lr,
         "compile_loss": schedule.compile_loss,
     }
@@ -267,9 +279,28 @@ def _fit(
         steps=schedule.posterior_steps,
         seed=seed,
         progress="fitting posteriors",
+        prior_params=params,
         **options,
     )
-    return net, coords, values, options
+    side_info = pf.prior.side_info(params)
+    if side_info:
+        # Code with the prior the decoder will see: rebuilt from the float32 side information.
+        prior_std = torch.stack([pf.prior.std_from_side_info(s) for s in side_info])
+        options["prior_params"] = torch.log(prior_std[:, _first_of_each_layer(pf)]).float()
+    else:
+        prior_std = pf.prior.std.expand(batch, -1)
+    return _Fitted(net, coords, values, options, prior_std.numpy(), side_info)
+
+
+def _kl_bits(fitted: _Fitted, pf: PriorFile) -> np.ndarray:
+    """KL of each datum's posterior from the prior it codes with, in bits; ``(batch,)``."""
+    mean, std = fitted.net.mean.detach().double(), fitted.net.std.detach().double()
+    kl = gaussian_kl_nats(mean, std, pf.prior.mean, torch.from_numpy(fitted.prior_std))
+    return (kl * LOG2E).sum(dim=1).numpy()
+
+
+def _first_of_each_layer(pf: PriorFile) -> torch.Tensor:
+    return torch.tensor([weight.start for weight, _ in pf.config.layer_slices()])
 
 
 def _checked_batch(images: np.ndarray, pf: PriorFile) -> np.ndarray:
@@ -310,16 +341,15 @@ def compress(
     images = _checked_batch(images, pf)
     schedule = _preset(preset)
     rec = rectools.get_coder(coder)
-    net, coords, values, options = _fit(images, pf, schedule, seed)
-    kl = gaussian_kl_nats(net.mean.double(), net.std.double(), pf.prior.mean, pf.prior.std)
-    kl_bits = (kl * LOG2E).sum(dim=1).detach().numpy()
-    finetuning = {**options, "steps": schedule.finetune_steps} if finetune else None
+    fitted = _fit(images, pf, schedule, seed)
+    kl_bits = _kl_bits(fitted, pf)
+    finetuning = {**fitted.options, "steps": schedule.finetune_steps} if finetune else None
     indices, weights = code_progressively(
-        net,
-        coords,
-        values,
+        fitted.net,
+        fitted.coords,
+        fitted.values,
         pf.prior.mean.numpy(),
-        pf.prior.std.numpy(),
+        fitted.prior_std,
         pf.blocks,
         rec,
         pf.kappa,
@@ -338,6 +368,7 @@ def compress(
             pf.kappa,
             seed,
             len(pf.blocks),
+            fitted.side_info[b] if fitted.side_info else b"",
         )
         data = container.pack(header, model.compress(indices[b]))
         picture = reconstruct(weights[b], pf.config, images.shape[1:])
@@ -367,9 +398,10 @@ def estimate_exact_sample(
     """Rate = KL(q || p) and distortion of one exact posterior sample, per image (Figure 4)."""
     pf = prior_file
     images = _checked_batch(images, pf)
-    net, *_ = _fit(images, pf, _preset(preset), seed)
-    mean, std = net.mean.detach().double(), net.std.detach().double()
-    kl_bits = (gaussian_kl_nats(mean, std, pf.prior.mean, pf.prior.std) * LOG2E).sum(dim=1)
+    fitted = _fit(images, pf, _preset(preset), seed)
+    mean, std = fitted.net.mean.detach().double(), fitted.net.std.detach().double()
+    side_bits = 8 * np.array([len(s) for s in fitted.side_info] or [0] * images.shape[0])
+    kl_bits = _kl_bits(fitted, pf) + side_bits
     noise = torch.randn(
         mean.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
     )
@@ -407,10 +439,14 @@ def decompress(data: bytes, prior_file: PriorFile) -> np.ndarray:
         )
     except ValueError as err:
         raise container.ContainerError(f"the file is corrupt ({err})") from None
+    try:
+        prior_std = pf.prior.std_from_side_info(header.side_info)
+    except ValueError as err:
+        raise container.ContainerError(f"the file is corrupt ({err})") from None
     weights = decode_weights(
         indices,
         pf.prior.mean.numpy(),
-        pf.prior.std.numpy(),
+        prior_std.numpy(),
         pf.blocks,
         rectools.get_coder(header.coder),
         header.log2_num_candidates,

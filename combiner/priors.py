@@ -18,6 +18,7 @@ import math
 from collections.abc import Callable
 from typing import ClassVar, Protocol
 
+import numpy as np
 import torch
 
 LOG2E = 1.0 / math.log(2.0)
@@ -55,8 +56,44 @@ class Prior(Protocol):
         """Arrays that define the prior (saved in the prior file)."""
         ...
 
+    def datum_parameters(self, batch: int) -> torch.Tensor | None:
+        """Per-datum prior parameters learned with each posterior, or ``None``."""
+        ...
 
-class LearnedPrior:
+    def datum_std(self, params: torch.Tensor | None) -> torch.Tensor:
+        """Prior standard deviations, ``(num_params,)`` or ``(batch, num_params)`` per datum."""
+        ...
+
+    def side_info(self, params: torch.Tensor | None) -> list[bytes]:
+        """Per-datum bytes the decoder needs (the file's side information)."""
+        ...
+
+    def std_from_side_info(self, data: bytes) -> torch.Tensor:
+        """The ``(num_params,)`` standard deviations a file's side information implies."""
+        ...
+
+
+class _SharedPrior:
+    """Mixin for priors with nothing per datum: no parameters, no side information."""
+
+    std: torch.Tensor
+
+    def datum_parameters(self, batch: int) -> None:
+        return None
+
+    def datum_std(self, params: torch.Tensor | None) -> torch.Tensor:
+        return self.std
+
+    def side_info(self, params: torch.Tensor | None) -> list[bytes]:
+        return []
+
+    def std_from_side_info(self, data: bytes) -> torch.Tensor:
+        if data:
+            raise ValueError("this prior takes no side information")
+        return self.std
+
+
+class LearnedPrior(_SharedPrior):
     """Per-weight prior learned by coordinate descent (Algorithm 1's closed-form update)."""
 
     name: ClassVar[str] = "learned"
@@ -92,8 +129,9 @@ class LearnedPrior:
 class IsotropicPrior:
     """Zero-mean prior with one standard deviation per layer (the paper's ablation).
 
-    The per-layer scales are fitted in closed form to the posteriors like the learned prior's,
-    pooled over each layer's weights.
+    Each datum learns its own per-layer scales together with its posterior; they travel in the
+    file as float32 side information (32 bits per layer). The trained ``layer_std`` (fitted in
+    closed form to the training posteriors, pooled per layer) is only their starting point.
     """
 
     name: ClassVar[str] = "isotropic"
@@ -121,6 +159,31 @@ class IsotropicPrior:
 
     def state(self) -> dict[str, torch.Tensor]:
         return {"layer_std": self.layer_std}
+
+    def datum_parameters(self, batch: int) -> torch.Tensor:
+        """Log per-layer scales ``(batch, layers)``, starting from the trained ones."""
+        start = torch.log(self.layer_std).float().expand(batch, -1).clone()
+        return start.requires_grad_(True)
+
+    def datum_std(self, params: torch.Tensor | None) -> torch.Tensor:
+        if params is None:
+            return self.std
+        return torch.exp(params)[:, self.layer_of_param]
+
+    def side_info(self, params: torch.Tensor | None) -> list[bytes]:
+        if params is None:
+            raise ValueError("the isotropic prior needs its per-datum scales")
+        scales = torch.exp(params.detach()).numpy().astype("<f4")
+        return [row.tobytes() for row in scales]
+
+    def std_from_side_info(self, data: bytes) -> torch.Tensor:
+        layers = int(self.layer_std.numel())
+        if len(data) != 4 * layers:
+            raise ValueError(f"expected {layers} float32 layer scales, got {len(data)} bytes")
+        scales = torch.from_numpy(np.frombuffer(data, dtype="<f4").astype(np.float64))
+        if not torch.all(torch.isfinite(scales) & (scales > 0)):
+            raise ValueError("corrupt layer scales")
+        return scales[self.layer_of_param]
 
     @classmethod
     def from_state(

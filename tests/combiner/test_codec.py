@@ -19,7 +19,7 @@ def images():
 
 @pytest.fixture(scope="module")
 def prior_file(images):
-    return codec.train_prior(images, preset="tiny", beta=1e-4, kappa=12)
+    return codec.train_prior(images, preset="tiny", beta=1e-4, kappa=8)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_damaged_files_are_refused(compressed, prior_file, mutate, message):
 
 
 def test_file_made_with_another_prior_is_refused(images, compressed):
-    other = codec.train_prior(images, preset="tiny", beta=1e-4, kappa=12, seed=1)
+    other = codec.train_prior(images, preset="tiny", beta=1e-4, kappa=8, seed=1)
     with pytest.raises(container.ContainerError, match="different prior"):
         codec.decompress(compressed[0].data, other)
 
@@ -133,3 +133,22 @@ def test_partition_respects_kappa(prior_file):
         assert kl[block].sum() <= 16.0 or block.size == 1
         assert block.size <= 25
     assert [b.tolist() for b in blocks] == [b.tolist() for b in next_fit_blocks(kl, 16.0, 3)]
+
+
+def test_isotropic_prior_sends_its_layer_scales(images):
+    prior = codec.train_prior(images, prior="isotropic", preset="tiny", beta=1e-4, kappa=8)
+    result = codec.compress(images[:1], prior, preset="tiny", seed=2)[0]
+    header, _ = container.unpack(result.data)
+    assert len(header.side_info) == 4 * prior.config.layers  # float32 per layer
+    assert np.array_equal(codec.decompress(result.data, prior), result.reconstruction)
+
+
+def test_no_finetuning_and_mrc_round_trip(images, prior_file):
+    for options in ({"finetune": False}, {"coder": "mrc"}):
+        result = codec.compress(images[:1], prior_file, preset="tiny", **options)[0]
+        assert np.array_equal(codec.decompress(result.data, prior_file), result.reconstruction)
+
+
+def test_exact_sample_estimate_is_labelled_and_finite(images, prior_file):
+    (estimate,) = codec.estimate_exact_sample(images[:1], prior_file, preset="tiny")
+    assert estimate.bpp_estimate > 0 and np.isfinite(estimate.psnr_db)
