@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from combiner import codec, container
+from combiner.shipped import DEFAULT_PRIOR, available_priors, load_prior
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -46,10 +47,15 @@ def _train_prior(args: argparse.Namespace) -> None:
 
 
 def _compress(args: argparse.Namespace) -> None:
-    prior = codec.PriorFile.load(args.prior)
+    prior = load_prior(f"cifar-learned-beta{args.beta:.0e}" if args.beta else args.prior)
     image = read_image(Path(args.input))
     result = codec.compress(
-        image[None], prior, coder=args.coder, preset=args.preset, seed=args.seed
+        image[None],
+        prior,
+        coder=args.coder,
+        preset=args.preset,
+        seed=args.seed,
+        finetune=not args.no_finetune,
     )[0]
     _write_atomically(Path(args.output), result.data)
     print(
@@ -59,7 +65,7 @@ def _compress(args: argparse.Namespace) -> None:
 
 
 def _decompress(args: argparse.Namespace) -> None:
-    prior = codec.PriorFile.load(args.prior)
+    prior = load_prior(args.prior)
     pixels = codec.decompress(Path(args.input).read_bytes(), prior)
     tmp = Path(args.output + ".partial.png")
     Image.fromarray(pixels).save(tmp)
@@ -97,16 +103,28 @@ def build_parser() -> argparse.ArgumentParser:
     comp = sub.add_parser("compress", help="image -> .cmb")
     comp.add_argument("input")
     comp.add_argument("-o", "--output", required=True)
-    comp.add_argument("--prior", required=True)
-    comp.add_argument("--coder", default="astar")
+    comp.add_argument(
+        "--prior", default=DEFAULT_PRIOR, help="a prior file or a shipped prior's name"
+    )
+    comp.add_argument(
+        "--beta",
+        type=float,
+        help="rate: pick the shipped CIFAR prior trained at this beta (see `combiner priors`)",
+    )
+    comp.add_argument("--coder", default="astar", help="a rectools coder: astar or mrc")
+    comp.add_argument(
+        "--no-finetune", action="store_true", help="skip fine-tuning between blocks (faster)"
+    )
     comp.add_argument("--preset", default="fast", choices=sorted(codec.PRESETS))
     comp.add_argument("--seed", type=int, default=0)
     comp.set_defaults(run=_compress)
     dec = sub.add_parser("decompress", help=".cmb -> PNG")
     dec.add_argument("input")
     dec.add_argument("-o", "--output", required=True)
-    dec.add_argument("--prior", required=True)
+    dec.add_argument("--prior", default=DEFAULT_PRIOR, help="the prior the file was made with")
     dec.set_defaults(run=_decompress)
+    priors = sub.add_parser("priors", help="list the shipped priors")
+    priors.set_defaults(run=lambda _args: print("\n".join(available_priors())))
     info = sub.add_parser("info", help="show a .cmb header")
     info.add_argument("input")
     info.set_defaults(run=_info)
