@@ -55,7 +55,9 @@ PRESETS = {
 }
 
 
-def _preset(name: str) -> Preset:
+def _preset(name: str | Preset) -> Preset:
+    if isinstance(name, Preset):
+        return name
     try:
         return PRESETS[name]
     except KeyError:
@@ -158,10 +160,15 @@ class PriorFile:
         )
 
 
-def _batch_tensors(images: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+def default_device() -> str:
+    """``"cuda"`` when a GPU is available, else ``"cpu"``."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _batch_tensors(images: np.ndarray, device: str) -> tuple[torch.Tensor, torch.Tensor]:
     b, h, w, c = images.shape
-    coords = image_grid((h, w)).expand(b, -1, -1)
-    values = torch.from_numpy(images.reshape(b, h * w, c)).float()
+    coords = image_grid((h, w)).expand(b, -1, -1).to(device)
+    values = torch.from_numpy(images.reshape(b, h * w, c)).float().to(device)
     return coords, values
 
 
@@ -171,10 +178,11 @@ def train_prior(
     prior: str = "learned",
     beta: float = 2e-5,
     kappa: int = 16,
-    preset: str = "fast",
+    preset: str | Preset = "fast",
     init_variance: float = 9e-6,
     lr: float = 2e-4,
     seed: int = 0,
+    device: str | None = None,
 ) -> PriorFile:
     """Algorithm 1: alternate posterior fitting on training images with closed-form prior updates.
 
@@ -188,6 +196,7 @@ def train_prior(
         init_variance: initial posterior variance.
         lr: Adam learning rate.
         seed: seed of initialisation, noise and the partition permutation.
+        device: where to fit (default: a GPU when there is one).
 
     Returns:
         The prior file contents.
@@ -195,12 +204,13 @@ def train_prior(
     images = check_images(images)
     schedule = _preset(preset)
     config = config or INRConfig(out_dim=images.shape[-1])
-    coords, values = _batch_tensors(images)
+    device = device or default_device()
+    coords, values = _batch_tensors(images, device)
     current = initial_prior(prior, config.layer_of_param())
-    net = VariationalINR(config, images.shape[0], init_variance, seed)
+    net = VariationalINR(config, images.shape[0], init_variance, seed, device)
     for epoch in tqdm(range(schedule.prior_epochs), desc="prior epochs"):
         steps = schedule.prior_first_steps if epoch == 0 else schedule.prior_steps
-        penalties = BlockPenalties.constant(config.num_params, images.shape[0], beta)
+        penalties = BlockPenalties.constant(config.num_params, images.shape[0], beta, device)
         fit_posteriors(
             net,
             coords,
@@ -213,7 +223,8 @@ def train_prior(
             compile_loss=schedule.compile_loss,
         )
         current.update(net.mean, net.std)
-    kl = gaussian_kl_nats(net.mean.double(), net.std.double(), current.mean, current.std)
+    mean, std = net.mean.detach().double().cpu(), net.std.detach().double().cpu()
+    kl = gaussian_kl_nats(mean, std, current.mean, current.std)
     kl_bits = (kl * LOG2E).mean(dim=0).detach().numpy()
     return PriorFile(config, current, beta, kappa, kl_bits, seed, init_variance, lr)
 
@@ -260,15 +271,18 @@ class _Fitted:
     side_info: list[bytes]
 
 
-def _fit(images: np.ndarray, pf: PriorFile, schedule: Preset, seed: int) -> _Fitted:
+def _fit(
+    images: np.ndarray, pf: PriorFile, schedule: Preset, seed: int, device: str | None
+) -> _Fitted:
     """Fit the batch's posteriors under the prior with Algorithm 4's per-block penalties."""
     batch = images.shape[0]
-    coords, values = _batch_tensors(images)
-    net = VariationalINR(pf.config, batch, pf.init_variance, seed)
+    device = device or default_device()
+    coords, values = _batch_tensors(images, device)
+    net = VariationalINR(pf.config, batch, pf.init_variance, seed, device)
     params = pf.prior.datum_parameters(batch)
     options = {
         "prior": pf.prior,
-        "penalties": penalties_for(pf.blocks, batch, pf.beta, pf.kappa),
+        "penalties": penalties_for(pf.blocks, batch, pf.beta, pf.kappa, device),
         "lr": pf.lr,
         "compile_loss": schedule.compile_loss,
     }
@@ -286,7 +300,8 @@ def _fit(images: np.ndarray, pf: PriorFile, schedule: Preset, seed: int) -> _Fit
     if side_info:
         # Code with the prior the decoder will see: rebuilt from the float32 side information.
         prior_std = torch.stack([pf.prior.std_from_side_info(s) for s in side_info])
-        options["prior_params"] = torch.log(prior_std[:, _first_of_each_layer(pf)]).float()
+        scales = prior_std[:, _first_of_each_layer(pf)]
+        options["prior_params"] = torch.log(scales).float().to(device)
     else:
         prior_std = pf.prior.std.expand(batch, -1)
     return _Fitted(net, coords, values, options, prior_std.numpy(), side_info)
@@ -294,7 +309,8 @@ def _fit(images: np.ndarray, pf: PriorFile, schedule: Preset, seed: int) -> _Fit
 
 def _kl_bits(fitted: _Fitted, pf: PriorFile) -> np.ndarray:
     """KL of each datum's posterior from the prior it codes with, in bits; ``(batch,)``."""
-    mean, std = fitted.net.mean.detach().double(), fitted.net.std.detach().double()
+    mean = fitted.net.mean.detach().double().cpu()
+    std = fitted.net.std.detach().double().cpu()
     kl = gaussian_kl_nats(mean, std, pf.prior.mean, torch.from_numpy(fitted.prior_std))
     return (kl * LOG2E).sum(dim=1).numpy()
 
@@ -316,9 +332,10 @@ def compress(
     images: np.ndarray,
     prior_file: PriorFile,
     coder: str = "astar",
-    preset: str = "fast",
+    preset: str | Preset = "fast",
     seed: int = 0,
     finetune: bool = True,
+    device: str | None = None,
 ) -> list[CompressResult]:
     """Compress a batch of images with progressive relative entropy coding.
 
@@ -333,6 +350,8 @@ def compress(
         preset: iteration counts.
         seed: the files' shared seed.
         finetune: fine-tune remaining blocks after each coded block.
+        device: where to fit (default: a GPU when there is one). Coding and the reported
+            reconstruction run on the CPU in float64 whatever the device.
 
     Returns:
         One :class:`CompressResult` per image; ``bpp`` counts every byte of the file.
@@ -341,7 +360,7 @@ def compress(
     images = _checked_batch(images, pf)
     schedule = _preset(preset)
     rec = rectools.get_coder(coder)
-    fitted = _fit(images, pf, schedule, seed)
+    fitted = _fit(images, pf, schedule, seed, device)
     kl_bits = _kl_bits(fitted, pf)
     finetuning = {**fitted.options, "steps": schedule.finetune_steps} if finetune else None
     indices, weights = code_progressively(
@@ -393,13 +412,18 @@ class ExactSampleEstimate:
 
 
 def estimate_exact_sample(
-    images: np.ndarray, prior_file: PriorFile, preset: str = "fast", seed: int = 0
+    images: np.ndarray,
+    prior_file: PriorFile,
+    preset: str | Preset = "fast",
+    seed: int = 0,
+    device: str | None = None,
 ) -> list[ExactSampleEstimate]:
     """Rate = KL(q || p) and distortion of one exact posterior sample, per image (Figure 4)."""
     pf = prior_file
     images = _checked_batch(images, pf)
-    fitted = _fit(images, pf, _preset(preset), seed)
-    mean, std = fitted.net.mean.detach().double(), fitted.net.std.detach().double()
+    fitted = _fit(images, pf, _preset(preset), seed, device)
+    mean = fitted.net.mean.detach().double().cpu()
+    std = fitted.net.std.detach().double().cpu()
     side_bits = 8 * np.array([len(s) for s in fitted.side_info] or [0] * images.shape[0])
     kl_bits = _kl_bits(fitted, pf) + side_bits
     noise = torch.randn(

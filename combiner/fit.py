@@ -28,27 +28,35 @@ class Frozen:
     values: torch.Tensor
 
     @classmethod
-    def none(cls, batch: int, num_params: int) -> Frozen:
-        return cls(torch.zeros(batch, num_params, dtype=torch.bool), torch.zeros(batch, num_params))
+    def none(cls, batch: int, num_params: int, device: torch.device | str = "cpu") -> Frozen:
+        mask = torch.zeros(batch, num_params, dtype=torch.bool, device=device)
+        return cls(mask, torch.zeros(batch, num_params, device=device))
 
 
 class BlockPenalties:
     """Algorithm 4's dynamic per-block KL weights ``lambda``, shape ``(batch, num_blocks)``."""
 
     def __init__(
-        self, block_of_param: torch.Tensor, batch: int, beta: float, kappa: float | None
+        self,
+        block_of_param: torch.Tensor,
+        batch: int,
+        beta: float,
+        kappa: float | None,
+        device: torch.device | str = "cpu",
     ) -> None:
         self.block_of_param = block_of_param
         self.num_blocks = int(block_of_param.max()) + 1
         # (num_params, num_blocks) one-hot: block sums as a matmul, which compiles everywhere.
-        self.block_matrix = functional.one_hot(block_of_param, self.num_blocks).float()
-        self.lam = torch.full((batch, self.num_blocks), float(beta))
+        self.block_matrix = functional.one_hot(block_of_param, self.num_blocks).float().to(device)
+        self.lam = torch.full((batch, self.num_blocks), float(beta), device=device)
         self.kappa = kappa
 
     @classmethod
-    def constant(cls, num_params: int, batch: int, beta: float) -> BlockPenalties:
+    def constant(
+        cls, num_params: int, batch: int, beta: float, device: torch.device | str = "cpu"
+    ) -> BlockPenalties:
         """A single block with ``lambda = beta`` that never adapts: the plain beta-ELBO."""
-        return cls(torch.zeros(num_params, dtype=torch.int64), batch, beta, None)
+        return cls(torch.zeros(num_params, dtype=torch.int64), batch, beta, None, device)
 
     def adjust(self, block_kl_bits: torch.Tensor) -> None:
         if self.kappa is None:
@@ -129,17 +137,18 @@ def fit_posteriors(
     batch, points = values.shape[0], values.shape[1]
     config = net.config
     features = fourier_features(coords, config)
-    frozen = frozen or Frozen.none(batch, config.num_params)
-    prior_mean = prior.mean.float()
+    device = values.device
+    frozen = frozen or Frozen.none(batch, config.num_params, device)
+    prior_mean = prior.mean.float().to(device)
     learn_prior = prior_params is not None and prior_params.requires_grad
     trainable = [*net.parameters(), *([prior_params] if learn_prior else [])]
     optimizer = torch.optim.Adam(trainable, lr=lr)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator(device=device).manual_seed(seed)
     loss_function = _loss_function(compile_loss)
-    mse = block_kl = torch.zeros(1, 1)
+    mse = block_kl = torch.zeros(1, 1, device=device)
     for step in tqdm(range(steps), desc=progress, disable=progress is None, leave=False):
         noise = draw_noise(config, batch, points, generator)
-        prior_std = prior.datum_std(prior_params).float()
+        prior_std = prior.datum_std(prior_params).float().to(device)
         loss, mse, block_kl = loss_function(
             config,
             net.mean,

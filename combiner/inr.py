@@ -149,7 +149,7 @@ def draw_noise(
 ) -> list[torch.Tensor]:
     """Standard normals for :func:`forward`'s local reparameterization, one tensor per layer."""
     return [
-        torch.randn((batch, points, fan_out), generator=generator)
+        torch.randn((batch, points, fan_out), generator=generator, device=generator.device)
         for _, fan_out in config.layer_shapes
     ]
 
@@ -165,15 +165,21 @@ class VariationalINR(nn.Module):
     """
 
     def __init__(
-        self, config: INRConfig, batch: int, init_variance: float = 9e-6, seed: int = 0
+        self,
+        config: INRConfig,
+        batch: int,
+        init_variance: float = 9e-6,
+        seed: int = 0,
+        device: torch.device | str = "cpu",
     ) -> None:
         super().__init__()
         self.config = config
+        # Initialised on the CPU so a seed gives the same network on every device.
         generator = torch.Generator().manual_seed(seed)
-        self.mean = nn.Parameter(init_means(config, batch, generator))
+        self.mean = nn.Parameter(init_means(config, batch, generator).to(device))
         # softplus(rho) = std  =>  rho = log(expm1(std)).
         rho = math.log(math.expm1(math.sqrt(init_variance)))
-        self.rho = nn.Parameter(torch.full((batch, config.num_params), rho))
+        self.rho = nn.Parameter(torch.full((batch, config.num_params), rho, device=device))
 
     @property
     def std(self) -> torch.Tensor:
@@ -189,6 +195,6 @@ class VariationalINR(nn.Module):
             generator: source of the encoder-private noise.
         """
         features = fourier_features(coords, self.config)
-        generator = generator or torch.Generator().manual_seed(0)
+        generator = generator or torch.Generator(device=coords.device).manual_seed(0)
         noise = draw_noise(self.config, coords.shape[0], coords.shape[1], generator)
         return forward(features, self.mean, self.std**2, self.config, noise)

@@ -112,7 +112,7 @@ class LearnedPrior(_SharedPrior):
 
     def update(self, post_mean: torch.Tensor, post_std: torch.Tensor) -> None:
         """Closed form: ``mu_p = mean(mu_q)``, ``var_p = mean(var_q + (mu_q - mu_p)^2)``."""
-        post_mean, post_std = post_mean.detach().double(), post_std.detach().double()
+        post_mean, post_std = post_mean.detach().double().cpu(), post_std.detach().double().cpu()
         self._mean = post_mean.mean(dim=0)
         self._std = torch.sqrt((post_std**2 + (post_mean - self._mean) ** 2).mean(dim=0))
 
@@ -149,7 +149,8 @@ class IsotropicPrior:
         return self.layer_std[self.layer_of_param]
 
     def update(self, post_mean: torch.Tensor, post_std: torch.Tensor) -> None:
-        second_moment = (post_std.detach().double() ** 2 + post_mean.detach().double() ** 2).mean(0)
+        post_mean, post_std = post_mean.detach().double().cpu(), post_std.detach().double().cpu()
+        second_moment = (post_std**2 + post_mean**2).mean(0)
         layers = int(self.layer_std.numel())
         total = torch.zeros(layers, dtype=torch.float64).index_add_(
             0, self.layer_of_param, second_moment
@@ -168,12 +169,12 @@ class IsotropicPrior:
     def datum_std(self, params: torch.Tensor | None) -> torch.Tensor:
         if params is None:
             return self.std
-        return torch.exp(params)[:, self.layer_of_param]
+        return torch.exp(params)[:, self.layer_of_param.to(params.device)]
 
     def side_info(self, params: torch.Tensor | None) -> list[bytes]:
         if params is None:
             raise ValueError("the isotropic prior needs its per-datum scales")
-        scales = torch.exp(params.detach()).numpy().astype("<f4")
+        scales = torch.exp(params.detach()).cpu().numpy().astype("<f4")
         return [row.tobytes() for row in scales]
 
     def std_from_side_info(self, data: bytes) -> torch.Tensor:

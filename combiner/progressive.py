@@ -55,12 +55,13 @@ def code_progressively(
     batch, n = net.mean.shape
     prior_mean = np.broadcast_to(prior_mean, (batch, n))
     prior_std = np.broadcast_to(prior_std, (batch, n))
-    frozen = Frozen.none(batch, n)
+    device = net.mean.device
+    frozen = Frozen.none(batch, n, device)
     weights = np.zeros((batch, n))
     indices = np.zeros((batch, len(blocks)), dtype=np.int64)
     for k, block in enumerate(tqdm(blocks, desc="coding blocks", leave=False)):
-        post_mean = net.mean.detach().double().numpy()
-        post_std = net.std.detach().double().numpy()
+        post_mean = net.mean.detach().double().cpu().numpy()
+        post_std = net.std.detach().double().cpu().numpy()
         for b in range(batch):
             result = coder.encode(
                 _gaussian(post_mean[b], post_std[b], block),
@@ -72,7 +73,7 @@ def code_progressively(
             indices[b, k] = result.index
             weights[b, block] = result.sample
         frozen.mask[:, block] = True
-        frozen.values[:, block] = torch.from_numpy(weights[:, block]).float()
+        frozen.values[:, block] = torch.from_numpy(weights[:, block]).float().to(device)
         if fit_options and k + 1 < len(blocks):
             fit_posteriors(net, coords, values, frozen=frozen, seed=seed + k + 1, **fit_options)
     return indices, weights
@@ -101,8 +102,12 @@ def decode_weights(
 
 
 def penalties_for(
-    blocks: list[np.ndarray], batch: int, beta: float, kappa: float
+    blocks: list[np.ndarray],
+    batch: int,
+    beta: float,
+    kappa: float,
+    device: torch.device | str = "cpu",
 ) -> BlockPenalties:
     """Algorithm 4's penalties for this partition."""
     ids = block_ids(blocks, sum(block.size for block in blocks))
-    return BlockPenalties(torch.from_numpy(ids), batch, beta, kappa)
+    return BlockPenalties(torch.from_numpy(ids), batch, beta, kappa, device)

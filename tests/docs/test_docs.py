@@ -1,0 +1,50 @@
+"""Every tutorial and every Python example in docs/ runs as written."""
+
+import os
+import re
+import runpy
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TUTORIALS = sorted((ROOT / "tutorials").glob("*.py"))
+PAGES = sorted((ROOT / "docs").rglob("*.md"))
+
+
+@pytest.fixture(autouse=True)
+def _headless(monkeypatch, tmp_path):
+    matplotlib.use("Agg")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("matplotlib.pyplot.show", lambda *a, **k: None)
+
+
+def test_there_are_six_tutorials():
+    assert len(TUTORIALS) == 6
+
+
+@pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: p.name)
+def test_tutorial_runs(path):
+    runpy.run_path(str(path), run_name="__main__")
+
+
+def _python_blocks(page: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.DOTALL)
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if _python_blocks(p)], ids=lambda p: p.name)
+def test_docs_examples_run(page):
+    namespace: dict = {}
+    for block in _python_blocks(page):
+        exec(compile(block, str(page), "exec"), namespace)
+
+
+def test_nav_lists_every_page():
+    nav = (ROOT / "mkdocs.yml").read_text()
+    for page in PAGES:
+        relative = page.relative_to(ROOT / "docs").as_posix()
+        assert relative in nav, f"{relative} is not in mkdocs.yml's nav"
+    for tutorial in TUTORIALS:
+        assert f"tutorials/{tutorial.name}" in nav
+    assert os.path.islink(ROOT / "docs" / "tutorials")
