@@ -89,6 +89,12 @@ def _info(args: argparse.Namespace) -> None:
     )
 
 
+def _demo(args: argparse.Namespace) -> None:
+    from combiner import demo
+
+    demo.run(args.prior, args.images, args.preset, Path(args.output))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="combiner", description="COMBINER image compression")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -123,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("-o", "--output", required=True)
     dec.add_argument("--prior", default=DEFAULT_PRIOR, help="the prior the file was made with")
     dec.set_defaults(run=_decompress)
+    demo = sub.add_parser("demo", help="compress the bundled CIFAR-10 images end to end")
+    demo.add_argument("--images", type=int, default=4, choices=range(1, 21), metavar="1..20")
+    demo.add_argument("--preset", default="fast", choices=sorted(codec.PRESETS))
+    demo.add_argument("--prior", default=DEFAULT_PRIOR)
+    demo.add_argument("-o", "--output", default="combiner-demo")
+    demo.set_defaults(run=_demo)
     priors = sub.add_parser("priors", help="list the shipped priors")
     priors.set_defaults(run=lambda _args: print("\n".join(available_priors())))
     info = sub.add_parser("info", help="show a .cmb header")
