@@ -60,6 +60,10 @@ class Prior(Protocol):
         """Per-datum prior parameters learned with each posterior, or ``None``."""
         ...
 
+    def initial_posterior_mean(self) -> torch.Tensor | None:
+        """Where a new datum's posterior means start, ``(num_params,)``; ``None``: SIREN init."""
+        ...
+
     def datum_std(self, params: torch.Tensor | None) -> torch.Tensor:
         """Prior standard deviations, ``(num_params,)`` or ``(batch, num_params)`` per datum."""
         ...
@@ -80,6 +84,11 @@ class _SharedPrior:
 
     def datum_parameters(self, batch: int) -> None:
         return None
+
+    def initial_posterior_mean(self) -> torch.Tensor | None:
+        # The prior mean is the average fitted network of the training data: a far better
+        # starting point than a random initialisation.
+        return self.mean
 
     def datum_std(self, params: torch.Tensor | None) -> torch.Tensor:
         return self.std
@@ -160,6 +169,9 @@ class IsotropicPrior:
 
     def state(self) -> dict[str, torch.Tensor]:
         return {"layer_std": self.layer_std}
+
+    def initial_posterior_mean(self) -> None:
+        return None  # a zero-mean prior says nothing about where weights should start
 
     def datum_parameters(self, batch: int) -> torch.Tensor:
         """Log per-layer scales ``(batch, layers)``, starting from the trained ones."""
