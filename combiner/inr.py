@@ -4,7 +4,7 @@ Weights live in one flat vector per datum (shape ``(batch, num_params)``), so pr
 partitions and relative entropy coding all see a plain vector. Training uses the local
 reparameterization trick: each layer samples its pre-activations, not its weights.
 
-Example:
+Examples:
     >>> import torch
     >>> from combiner.inr import INRConfig, VariationalINR
     >>> net = VariationalINR(INRConfig(), batch=2)

@@ -4,7 +4,7 @@ Each weight's mean KL on the training data is known from prior learning; a seede
 permutation followed by next-fit bin packing groups them. The result is a pure function of
 the prior file's contents, so the decoder recomputes it: no side information is sent.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from combiner.partition import next_fit_blocks
     >>> blocks = next_fit_blocks(np.full(10, 4.0), kappa=16.0, seed=0)

@@ -3,7 +3,7 @@
 A prior is a diagonal Gaussian over the flat weight vector. Both kinds compute the KL of
 posteriors against it, update themselves from fitted posteriors, and serialise to plain arrays.
 
-Example:
+Examples:
     >>> import torch
     >>> from combiner.priors import LearnedPrior
     >>> prior = LearnedPrior(torch.zeros(3), torch.ones(3))

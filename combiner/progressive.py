@@ -38,9 +38,11 @@ def code_progressively(
 
     Args:
         net: fitted posteriors ``(batch, num_params)``; fine-tuned in place.
-        coords, values: the batch's data, as for :func:`~combiner.fit.fit_posteriors`.
-        prior_mean, prior_std: ``(num_params,)`` float64 prior, or ``(batch, num_params)``
-            when each datum has its own.
+        coords: ``(batch, points, coord_dim)``, as for :func:`~combiner.fit.fit_posteriors`.
+        values: ``(batch, points, out_dim)``.
+        prior_mean: ``(num_params,)`` float64 prior means, or ``(batch, num_params)``.
+        prior_std: ``(num_params,)`` float64 prior standard deviations, or
+            ``(batch, num_params)`` when each datum has its own.
         blocks: the partition.
         coder: the rectools coder.
         log2_num_candidates: N = 2 ** this candidates per block.

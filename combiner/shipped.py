@@ -1,6 +1,6 @@
 """Priors shipped inside the package, by name.
 
-Example:
+Examples:
     >>> from combiner.shipped import available_priors
     >>> "cifar-learned-beta2e-06" in available_priors()
     True

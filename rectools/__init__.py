@@ -1,6 +1,6 @@
 """rectools: relative entropy coding — send a sample of q in about KL(q || p) bits.
 
-Example:
+Examples:
     >>> import numpy as np, rectools
     >>> p = rectools.DiagonalGaussian(np.zeros(3), np.ones(3))
     >>> q = rectools.DiagonalGaussian(np.array([0.2, -0.1, 0.4]), np.full(3, 0.3))

@@ -9,7 +9,7 @@
 * :func:`empirical_output_distribution`, :func:`ks_statistic_1d`, :func:`histogram_tv_1d` —
   estimates from many seeds.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from rectools import Categorical, UniformCategorical, diagnostics
     >>> from rectools import get_coder
@@ -65,7 +65,8 @@ def lemma_a1_tv_bound(
     """Lemma A.1's bound ``4 * eps`` on TV(output, q) for ``N = 2 ** (KL + t)`` candidates.
 
     Args:
-        q, p: target and proposal (KL in closed form).
+        q: target (KL to ``p`` in closed form).
+        p: proposal.
         t: oversampling in bits.
         rng: generator for the Monte Carlo tail probability of continuous targets.
         num_samples: Monte Carlo size.

@@ -5,7 +5,7 @@ A *proposal* ``p`` has ``dim``, ``log_prob`` and ``candidates`` (seeded sampling
 (and ``sample`` for diagnostics). Samples are float64 arrays of shape ``(n, dim)``; discrete
 distributions hold category numbers in a single column.
 
-Example:
+Examples:
     >>> import numpy as np, rectools
     >>> p = rectools.DiagonalGaussian(np.zeros(2), np.ones(2))
     >>> q = rectools.DiagonalGaussian(np.array([0.5, -0.5]), np.array([0.3, 0.3]))
@@ -70,7 +70,7 @@ def _as_batch(x: np.ndarray, dim: int) -> np.ndarray:
 class DiagonalGaussian:
     """A Gaussian with diagonal covariance: mean ``(d,)``, standard deviation ``(d,) > 0``.
 
-    Example:
+    Examples:
         >>> g = DiagonalGaussian(np.zeros(3), np.full(3, 2.0))
         >>> g.log_prob(np.zeros((1, 3))).shape
         (1,)

@@ -16,7 +16,7 @@ Three models share that machinery:
 * :class:`ZipfIndexModel` — ``p(i) ∝ (i + 1) ** -s``, a universal code for A*'s
   small-index-heavy distribution; ``s = 1 + 1 / (KL + 1)`` by default, or fitted.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from rectools.index_models import ZipfIndexModel
     >>> model = ZipfIndexModel.for_kl_bits(8.0, num_candidates=256)

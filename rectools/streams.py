@@ -8,7 +8,7 @@ Two random streams, never one:
 * the *private* noise (Gumbels, MRC's categorical draw) comes from a ``numpy.random.Generator``
   that the encoder owns and never sends.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from rectools.streams import PhiloxStream, shared_key
     >>> key = shared_key(seed=123, stream=0)

@@ -21,7 +21,7 @@ def _load(folder: str) -> tuple[np.ndarray, list[str]]:
 def cifar10_samples() -> tuple[np.ndarray, list[str]]:
     """The 20 bundled CIFAR-10 test images, ``(20, 32, 32, 3)`` in [0, 1], and their file names.
 
-    Example:
+    Examples:
         >>> images, names = cifar10_samples()
         >>> images.shape, names[0]
         ((20, 32, 32, 3), 'cifar10_00_3.png')

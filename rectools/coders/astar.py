@@ -29,7 +29,7 @@ class AStarCoder(ImportanceSamplingCoder):
         early_stopping: use the global bound when one exists.
         **options: see :class:`~rectools.coders.base.ImportanceSamplingCoder`.
 
-    Example:
+    Examples:
         >>> import numpy as np, rectools
         >>> p = rectools.DiagonalGaussian(np.zeros(4), np.ones(4))
         >>> q = rectools.DiagonalGaussian(np.full(4, 0.3), np.full(4, 0.5))

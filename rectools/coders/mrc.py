@@ -21,7 +21,7 @@ class MRCCoder(ImportanceSamplingCoder):
     bits. At a given N its output is further from q than depth-limited A*'s (see
     :meth:`categorical_output_law`).
 
-    Example:
+    Examples:
         >>> import numpy as np, rectools
         >>> p = rectools.DiagonalGaussian(np.zeros(2), np.ones(2))
         >>> q = rectools.DiagonalGaussian(np.full(2, 0.5), np.full(2, 0.4))

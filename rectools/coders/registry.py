@@ -32,7 +32,7 @@ def available_coders() -> tuple[str, ...]:
 def get_coder(name: str, **options: Any) -> Coder:
     """Build the coder registered as ``name`` with keyword ``options``.
 
-    Example:
+    Examples:
         >>> import rectools
         >>> rectools.get_coder("astar", t=2.0).t
         2.0
