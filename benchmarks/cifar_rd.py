@@ -1,12 +1,13 @@
 """Rate-distortion of COMBINER on the 20 bundled CIFAR-10 test images, next to JPEG and anchors.
 
 Uses the priors shipped in ``combiner/priors/`` (trained by ``train_cifar_priors.py`` on other
-images). Rates count every byte of the ``.cmb`` files. Writes ``benchmarks/out/cifar_rd.csv``,
-``cifar_rd.md`` and ``cifar_rd.png``.
+images). Rates count every byte of the ``.cmb`` files. Every measured row is appended to
+``benchmarks/out/cifar_rd.jsonl``; the table (``cifar_rd.csv``, ``cifar_rd.md``) and the plot
+(``cifar_rd.png``) are rebuilt from all rows each run.
 
-Run: ``python benchmarks/cifar_rd.py`` (``--ablations`` adds learned vs isotropic, A* vs MRC,
-fine-tuning off and the exact-sample estimate at beta = 2e-6; ``--preset paper`` for the paper's
-iteration counts, very slow on a CPU).
+Run: ``python benchmarks/cifar_rd.py`` (rates and JPEG); ``--runs ablations`` adds learned vs
+isotropic, A* vs MRC, fine-tuning off and the exact-sample estimate at beta = 2e-6;
+``--preset paper`` uses the paper's iteration counts (slow on a CPU).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import math
 import time
 from pathlib import Path
@@ -143,31 +145,48 @@ def write_outputs(rows: list[dict], stem: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="fast", choices=sorted(codec.PRESETS))
-    parser.add_argument("--ablations", action="store_true")
+    parser.add_argument(
+        "--runs",
+        nargs="*",
+        default=["rates", "jpeg"],
+        choices=["rates", "ablations", "jpeg"],
+        help="what to measure; results accumulate in benchmarks/out/cifar_rd.jsonl",
+    )
+    parser.add_argument("--priors", nargs="*", help="only these shipped priors (rates run)")
     parser.add_argument("--images", type=int, default=20, help="use the first N images")
     args = parser.parse_args()
     images = cifar10_samples()[0][: args.images]
-    rows = []
-    for name in available_priors():
-        if name.startswith("cifar-learned"):
-            rows.append(combiner_row(images, name, f"COMBINER ({args.preset})", args.preset))
-            print(rows[-1], flush=True)
-    if args.ablations:
+    OUT.mkdir(exist_ok=True)
+    log = OUT / "cifar_rd.jsonl"
+
+    def record(row: dict) -> None:
+        row = {**row, "images": len(images)}
+        print(row, flush=True)
+        with open(log, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    if "rates" in args.runs:
+        for name in args.priors or [n for n in available_priors() if n.startswith("cifar-learned")]:
+            record(combiner_row(images, name, f"COMBINER ({args.preset})", args.preset))
+    if "ablations" in args.runs:
         middle = "cifar-learned-beta2e-06"
-        rows.append(
+        record(
             combiner_row(
                 images, "cifar-isotropic-beta2e-06", "COMBINER isotropic prior", args.preset
             )
         )
-        rows.append(combiner_row(images, middle, "COMBINER with MRC", args.preset, coder="mrc"))
-        rows.append(
+        record(combiner_row(images, middle, "COMBINER with MRC", args.preset, coder="mrc"))
+        record(
             combiner_row(
                 images, middle, "COMBINER without fine-tuning", args.preset, finetune=False
             )
         )
-        rows.append(exact_sample_row(images, middle, args.preset))
-    rows += jpeg_curve(images)
-    write_outputs(rows, f"cifar_rd_{args.preset}")
+        record(exact_sample_row(images, middle, args.preset))
+    if "jpeg" in args.runs:
+        for row in jpeg_curve(images):
+            record(row)
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    write_outputs(rows, "cifar_rd")
 
 
 if __name__ == "__main__":
