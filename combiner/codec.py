@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from combiner.inr import INRConfig, VariationalINR, forward, fourier_features
 from combiner.partition import next_fit_blocks
 from combiner.priors import LOG2E, Prior, gaussian_kl_nats, initial_prior, prior_from_state
 from combiner.progressive import code_progressively, decode_weights, penalties_for
+from combiner.signals import Modality, coordinate_grid, get_modality
 
 
 @dataclass(frozen=True)
@@ -67,22 +67,9 @@ def _preset(name: str | Preset) -> Preset:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
 
 
-def image_grid(shape: tuple[int, int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Pixel-centre coordinates of an ``H x W`` image in [-1, 1]^2, row-major; ``(H*W, 2)``."""
-    h, w = shape
-    rows = torch.linspace(-1.0, 1.0, h, dtype=dtype)
-    cols = torch.linspace(-1.0, 1.0, w, dtype=dtype)
-    return torch.stack(torch.meshgrid(rows, cols, indexing="ij"), dim=-1).reshape(-1, 2)
-
-
-def check_images(images: np.ndarray) -> np.ndarray:
-    """Validate a batch of images ``(B, H, W, C)`` with values in [0, 1]; returns float64."""
-    images = np.asarray(images, dtype=np.float64)
-    if images.ndim != 4 or images.shape[-1] not in (1, 3):
-        raise ValueError(f"expected images of shape (batch, H, W, 1 or 3), got {images.shape}")
-    if not np.all(np.isfinite(images)) or images.min() < 0.0 or images.max() > 1.0:
-        raise ValueError("image values must be finite and lie in [0, 1]")
-    return images
+def psnr(reference: np.ndarray, decoded: np.ndarray) -> float:
+    """PSNR in dB of an 8-bit image reconstruction against its [0, 1] reference."""
+    return get_modality("image").psnr(reference, np.asarray(decoded, dtype=np.float64))
 
 
 @dataclass
@@ -97,6 +84,7 @@ class PriorFile:
     partition_seed: int = 0
     init_variance: float = 9e-6
     lr: float = 2e-4
+    modality: str = "image"
     blocks: list[np.ndarray] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -117,6 +105,7 @@ class PriorFile:
             "partition_seed": self.partition_seed,
             "init_variance": self.init_variance,
             "lr": self.lr,
+            "modality": self.modality,
         }
 
     @property
@@ -160,6 +149,7 @@ class PriorFile:
             meta["partition_seed"],
             meta["init_variance"],
             meta["lr"],
+            meta.get("modality", "image"),
         )
 
 
@@ -168,11 +158,13 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _batch_tensors(images: np.ndarray, device: str) -> tuple[torch.Tensor, torch.Tensor]:
-    b, h, w, c = images.shape
-    coords = image_grid((h, w)).expand(b, -1, -1).to(device)
-    values = torch.from_numpy(images.reshape(b, h * w, c)).float().to(device)
-    return coords, values
+def _batch_tensors(
+    batch: np.ndarray, modality: Modality, device: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    grid = modality.grid_shape(batch)
+    coords = coordinate_grid(grid).expand(batch.shape[0], -1, -1).to(device)
+    values = torch.from_numpy(batch.reshape(batch.shape[0], -1, batch.shape[-1])).float()
+    return coords, values.to(device)
 
 
 def train_prior(
@@ -186,12 +178,15 @@ def train_prior(
     lr: float = 2e-4,
     seed: int = 0,
     device: str | None = None,
+    modality: str = "image",
 ) -> PriorFile:
-    """Algorithm 1: alternate posterior fitting on training images with closed-form prior updates.
+    """Algorithm 1: alternate posterior fitting on training data with closed-form prior updates.
 
     Args:
-        images: ``(M, H, W, C)`` training images in [0, 1].
-        config: architecture; COMBINER's CIFAR net by default.
+        images: ``(M, *grid, C)`` training signals of the modality (images: ``(M, H, W, C)`` in
+            [0, 1]; audio: ``(M, T)`` in [-1, 1]).
+        config: architecture; COMBINER's CIFAR net (with the modality's coordinate axes and
+            channels) by default.
         prior: ``"learned"`` or ``"isotropic"``.
         beta: rate-distortion trade-off.
         kappa: block budget in bits (also log2 of the candidates per block).
@@ -200,15 +195,20 @@ def train_prior(
         lr: Adam learning rate.
         seed: seed of initialisation, noise and the partition permutation.
         device: where to fit (default: a GPU when there is one).
+        modality: the kind of signal (see :mod:`combiner.signals`).
 
     Returns:
         The prior file contents.
     """
-    images = check_images(images)
+    kind = get_modality(modality)
+    images = kind.check(images)
     schedule = _preset(preset)
-    config = config or INRConfig(out_dim=images.shape[-1])
+    grid = kind.grid_shape(images)
+    config = config or INRConfig(coord_dim=len(grid), out_dim=images.shape[-1])
+    if config.coord_dim != len(grid) or config.out_dim != images.shape[-1]:
+        raise ValueError(f"config expects {config.coord_dim} axes and {config.out_dim} channels")
     device = device or default_device()
-    coords, values = _batch_tensors(images, device)
+    coords, values = _batch_tensors(images, kind, device)
     current = initial_prior(prior, config.layer_of_param())
     net = VariationalINR(config, images.shape[0], init_variance, seed, device)
     for epoch in tqdm(range(schedule.prior_epochs), desc="prior epochs"):
@@ -229,35 +229,40 @@ def train_prior(
     mean, std = net.mean.detach().double().cpu(), net.std.detach().double().cpu()
     kl = gaussian_kl_nats(mean, std, current.mean, current.std)
     kl_bits = (kl * LOG2E).mean(dim=0).detach().numpy()
-    return PriorFile(config, current, beta, kappa, kl_bits, seed, init_variance, lr)
+    return PriorFile(config, current, beta, kappa, kl_bits, seed, init_variance, lr, modality)
 
 
-def reconstruct(weights: np.ndarray, config: INRConfig, shape: tuple[int, int, int]) -> np.ndarray:
-    """Decode weights ``(num_params,)`` into an 8-bit image ``(H, W, C)``.
+def decode_values(weights: np.ndarray, config: INRConfig, grid: tuple[int, ...]) -> np.ndarray:
+    """Evaluate the network with weights ``(num_params,)`` on a grid; ``(*grid, out_dim)`` float64.
 
     Runs in float64 on the CPU, so encoder and decoder agree bit for bit on any machine.
     """
-    h, w, c = shape
-    features = fourier_features(image_grid((h, w), torch.float64)[None], config)
+    features = fourier_features(coordinate_grid(grid, torch.float64)[None], config)
     with torch.no_grad():
         out = forward(features, torch.from_numpy(weights)[None], None, config)
-    pixels = np.clip(out[0].numpy().reshape(h, w, c), 0.0, 1.0)
-    return np.round(pixels * 255.0).astype(np.uint8)
-
-
-def psnr(reference: np.ndarray, decoded: np.ndarray) -> float:
-    """PSNR in dB of an 8-bit reconstruction against a [0, 1] reference."""
-    mse = float(np.mean((np.asarray(decoded, dtype=np.float64) / 255.0 - reference) ** 2))
-    return math.inf if mse == 0 else 10.0 * math.log10(1.0 / mse)
+    return out[0].numpy().reshape(*grid, config.out_dim)
 
 
 @dataclass
 class CompressResult:
-    """One compressed image: the file bytes and what the decoder will rebuild from them."""
+    """One compressed datum: the file bytes and what the decoder will rebuild from them.
+
+    Attributes:
+        data: the ``.cmb`` file.
+        reconstruction: the decoded signal (8-bit image, 16-bit audio), bit-identical to
+            ``decompress(data, prior)``.
+        bpp: bits of the whole file per grid point (per pixel for images, per sample for audio).
+        rate: the same in the modality's unit (``rate_unit``: bpp, kbps).
+        rate_unit: unit of ``rate``.
+        psnr_db: the modality's PSNR of ``reconstruction``.
+        kl_bits: KL of the fitted posterior from the prior (what an ideal coder would spend).
+    """
 
     data: bytes
     reconstruction: np.ndarray
     bpp: float
+    rate: float
+    rate_unit: str
     psnr_db: float
     kl_bits: float
 
@@ -275,12 +280,17 @@ class _Fitted:
 
 
 def _fit(
-    images: np.ndarray, pf: PriorFile, schedule: Preset, seed: int, device: str | None
+    batch_data: np.ndarray,
+    pf: PriorFile,
+    kind: Modality,
+    schedule: Preset,
+    seed: int,
+    device: str | None,
 ) -> _Fitted:
     """Fit the batch's posteriors under the prior with Algorithm 4's per-block penalties."""
-    batch = images.shape[0]
+    batch = batch_data.shape[0]
     device = device or default_device()
-    coords, values = _batch_tensors(images, device)
+    coords, values = _batch_tensors(batch_data, kind, device)
     net = VariationalINR(pf.config, batch, pf.init_variance, seed, device)
     start = pf.prior.initial_posterior_mean()
     if start is not None:
@@ -326,13 +336,18 @@ def _first_of_each_layer(pf: PriorFile) -> torch.Tensor:
     return torch.tensor([weight.start for weight, _ in pf.config.layer_slices()])
 
 
-def _checked_batch(images: np.ndarray, pf: PriorFile) -> np.ndarray:
-    images = check_images(images)
-    if images.shape[-1] != pf.config.out_dim:
+def _checked_batch(
+    batch: np.ndarray, pf: PriorFile, options: dict | None
+) -> tuple[np.ndarray, Modality]:
+    kind = get_modality(pf.modality, **(options or {}))
+    batch = kind.check(batch)
+    grid = kind.grid_shape(batch)
+    if len(grid) != pf.config.coord_dim or batch.shape[-1] != pf.config.out_dim:
         raise ValueError(
-            f"the prior models {pf.config.out_dim} channels, the images have {images.shape[-1]}"
+            f"the prior models {pf.config.coord_dim}-axis {pf.modality} data with "
+            f"{pf.config.out_dim} channels; got shape {batch.shape[1:]}"
         )
-    return images
+    return batch, kind
 
 
 def compress(
@@ -343,15 +358,17 @@ def compress(
     seed: int = 0,
     finetune: bool = True,
     device: str | None = None,
+    modality_options: dict | None = None,
 ) -> list[CompressResult]:
-    """Compress a batch of images with progressive relative entropy coding.
+    """Compress a batch of signals with progressive relative entropy coding.
 
     Fits each image's posterior under the prior with Algorithm 4's per-block penalties, then
     codes block after block with the rectools ``coder``, fine-tuning the blocks not yet sent
     between two blocks (unless ``finetune`` is off).
 
     Args:
-        images: ``(B, H, W, C)`` in [0, 1].
+        images: ``(B, *grid, C)`` signals of the prior's modality (images ``(B, H, W, C)`` in
+            [0, 1]; audio ``(B, T)`` in [-1, 1]).
         prior_file: the shared prior.
         coder: a rectools coder name.
         preset: iteration counts.
@@ -359,15 +376,16 @@ def compress(
         finetune: fine-tune remaining blocks after each coded block.
         device: where to fit (default: a GPU when there is one). Coding and the reported
             reconstruction run on the CPU in float64 whatever the device.
+        modality_options: options of the modality, e.g. ``{"sample_rate": 16000}`` for audio.
 
     Returns:
-        One :class:`CompressResult` per image; ``bpp`` counts every byte of the file.
+        One :class:`CompressResult` per datum; rates count every byte of the file.
     """
     pf = prior_file
-    images = _checked_batch(images, pf)
+    images, kind = _checked_batch(images, pf, modality_options)
     schedule = _preset(preset)
     rec = rectools.get_coder(coder)
-    fitted = _fit(images, pf, schedule, seed, device)
+    fitted = _fit(images, pf, kind, schedule, seed, device)
     kl_bits = _kl_bits(fitted, pf)
     finetuning = {**fitted.options, "steps": schedule.finetune_steps} if finetune else None
     indices, weights = code_progressively(
@@ -383,10 +401,11 @@ def compress(
         finetuning,
     )
     model = rectools.UniformIndexModel(2**pf.kappa)
+    grid = kind.grid_shape(images)
     results = []
     for b in range(images.shape[0]):
         header = container.Header(
-            "image",
+            kind.name,
             images.shape[1:],
             pf.content_hash,
             coder,
@@ -395,13 +414,19 @@ def compress(
             seed,
             len(pf.blocks),
             fitted.side_info[b] if fitted.side_info else b"",
+            kind.params,
         )
         data = container.pack(header, model.compress(indices[b]))
-        picture = reconstruct(weights[b], pf.config, images.shape[1:])
-        pixels = images.shape[1] * images.shape[2]
+        decoded = kind.output(decode_values(weights[b], pf.config, grid))
         results.append(
             CompressResult(
-                data, picture, 8 * len(data) / pixels, psnr(images[b], picture), float(kl_bits[b])
+                data,
+                decoded,
+                8 * len(data) / np.prod(grid),
+                kind.rate(len(data), grid),
+                kind.rate_unit,
+                kind.psnr(images[b], decoded),
+                float(kl_bits[b]),
             )
         )
     return results
@@ -411,7 +436,7 @@ def compress(
 class ExactSampleEstimate:
     """COMBINER's "theoretical" reference: a true posterior sample at a rate of its KL.
 
-    Not a file: ``bpp`` is an estimate (KL bits per pixel) that no real coder reaches.
+    Not a file: ``bpp_estimate`` (KL bits per grid point) is what no real coder reaches.
     """
 
     bpp_estimate: float
@@ -424,11 +449,12 @@ def estimate_exact_sample(
     preset: str | Preset = "fast",
     seed: int = 0,
     device: str | None = None,
+    modality_options: dict | None = None,
 ) -> list[ExactSampleEstimate]:
-    """Rate = KL(q || p) and distortion of one exact posterior sample, per image (Figure 4)."""
+    """Rate = KL(q || p) and distortion of one exact posterior sample, per datum (Figure 4)."""
     pf = prior_file
-    images = _checked_batch(images, pf)
-    fitted = _fit(images, pf, _preset(preset), seed, device)
+    images, kind = _checked_batch(images, pf, modality_options)
+    fitted = _fit(images, pf, kind, _preset(preset), seed, device)
     mean = fitted.net.mean.detach().double().cpu()
     std = fitted.net.std.detach().double().cpu()
     side_bits = 8 * np.array([len(s) for s in fitted.side_info] or [0] * images.shape[0])
@@ -437,18 +463,18 @@ def estimate_exact_sample(
         mean.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
     )
     samples = (mean + std * noise).numpy()
-    pixels = images.shape[1] * images.shape[2]
+    grid = kind.grid_shape(images)
     return [
         ExactSampleEstimate(
-            float(kl_bits[b]) / pixels,
-            psnr(images[b], reconstruct(samples[b], pf.config, images.shape[1:])),
+            float(kl_bits[b]) / np.prod(grid),
+            kind.psnr(images[b], kind.output(decode_values(samples[b], pf.config, grid))),
         )
         for b in range(images.shape[0])
     ]
 
 
 def decompress(data: bytes, prior_file: PriorFile) -> np.ndarray:
-    """Rebuild the 8-bit image ``(H, W, C)`` from a .cmb file and its prior.
+    """Rebuild the signal (8-bit image ``(H, W, C)``, 16-bit audio ``(T, 1)``) from a file.
 
     Raises:
         container.ContainerError: corrupt, truncated or foreign file, or one made with
@@ -462,8 +488,19 @@ def decompress(data: bytes, prior_file: PriorFile) -> np.ndarray:
         )
     if header.num_blocks != len(pf.blocks) or header.log2_num_candidates != pf.kappa:
         raise container.ContainerError("the file does not match the prior's block structure")
-    if len(header.shape) != 3 or header.shape[-1] != pf.config.out_dim:
-        raise container.ContainerError(f"the file's shape {header.shape} does not fit the prior")
+    if (
+        header.modality != pf.modality
+        or len(header.shape) != pf.config.coord_dim + 1
+        or header.shape[-1] != pf.config.out_dim
+    ):
+        raise container.ContainerError(
+            f"the file holds {header.modality} data of shape {header.shape}, "
+            f"which the prior ({pf.modality}) does not model"
+        )
+    try:
+        kind = get_modality(header.modality, *header.modality_params)
+    except ValueError as err:
+        raise container.ContainerError(f"the file is corrupt ({err})") from None
     try:
         indices = rectools.UniformIndexModel(2**header.log2_num_candidates).decompress(
             payload, header.num_blocks
@@ -483,4 +520,4 @@ def decompress(data: bytes, prior_file: PriorFile) -> np.ndarray:
         header.log2_num_candidates,
         header.seed,
     )
-    return reconstruct(weights, pf.config, header.shape)
+    return kind.output(decode_values(weights, pf.config, header.shape[:-1]))

@@ -4,7 +4,8 @@ Small images are only a few hundred bytes, so every header field is as short as 
 (``varint`` is unsigned LEB128)::
 
     magic "CB" | version (high 4 bits) and modality (low 4 bits), 1 byte
-    | ndim, 1 byte | shape, ndim varints | prior hash, 4 bytes
+    | ndim, 1 byte | shape, ndim varints | nparams, 1 byte | modality params, nparams varints
+    | prior hash, 4 bytes
     | coder id (high 4 bits) and index model id (low 4 bits), 1 byte | log2 N, 1 byte
     | seed varint | num_blocks varint | side-information length varint | side information
     | index payload (to the end) | CRC-16/CCITT of everything before it, 2 bytes
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 
 MAGIC = b"CB"
 VERSION = 1
-MODALITIES = ("image",)
+MODALITIES = ("image", "audio")
 #: Stable ids: a file names its coder and index model by position in these tuples.
 CODERS = ("astar", "mrc")
 INDEX_MODELS = ("uniform", "empirical", "zipf")
@@ -45,6 +46,7 @@ class Header:
     seed: int
     num_blocks: int
     side_info: bytes = b""
+    modality_params: tuple[int, ...] = ()
 
 
 def _varint(value: int) -> bytes:
@@ -79,6 +81,8 @@ def pack(header: Header, payload: bytes) -> bytes:
                 [(VERSION << 4) | _id(MODALITIES, header.modality, "modality"), len(header.shape)]
             ),
             b"".join(_varint(d) for d in header.shape),
+            bytes([len(header.modality_params)]),
+            b"".join(_varint(v) for v in header.modality_params),
             header.prior_hash,
             bytes([ids, header.log2_num_candidates]),
             _varint(header.seed),
@@ -145,6 +149,7 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
     reader.take(len(MAGIC))
     modality = _lookup(MODALITIES, reader.byte() & 0x0F, "modality")
     shape = tuple(reader.varint() for _ in range(reader.byte()))
+    modality_params = tuple(reader.varint() for _ in range(reader.byte()))
     prior_hash = reader.take(PRIOR_HASH_BYTES)
     ids = reader.byte()
     coder = _lookup(CODERS, ids >> 4, "coder")
@@ -153,6 +158,15 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
     seed, num_blocks = reader.varint(), reader.varint()
     side_info = reader.take(reader.varint())
     header = Header(
-        modality, shape, prior_hash, coder, index_model, log2_n, seed, num_blocks, side_info
+        modality,
+        shape,
+        prior_hash,
+        coder,
+        index_model,
+        log2_n,
+        seed,
+        num_blocks,
+        side_info,
+        modality_params,
     )
     return header, body[reader.pos :]

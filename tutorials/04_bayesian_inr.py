@@ -10,15 +10,16 @@
 import matplotlib.pyplot as plt
 import torch
 
-from combiner.codec import image_grid, psnr, reconstruct
+from combiner.codec import decode_values, psnr
 from combiner.data import cifar10_samples
 from combiner.fit import BlockPenalties, fit_posteriors
 from combiner.inr import INRConfig, VariationalINR
 from combiner.priors import LOG2E, gaussian_kl_nats, initial_prior
+from combiner.signals import coordinate_grid, get_modality
 
 image = cifar10_samples()[0][0]
 config = INRConfig()  # 4 layers, 16 hidden, 32 Fourier features: 1,123 weights
-coords = image_grid((32, 32))[None]
+coords = coordinate_grid((32, 32))[None]
 values = torch.from_numpy(image.reshape(1, -1, 3)).float()
 prior = initial_prior("isotropic", config.layer_of_param(), init_std=0.5)
 net = VariationalINR(config, batch=1, init_variance=9e-6)
@@ -35,7 +36,9 @@ stats = fit_posteriors(
 print(f"after fitting: MSE {stats['mse']:.5f}, KL {stats['kl_bits']:.0f} bits")
 
 # %%
-decoded = reconstruct(net.mean.detach().double().numpy()[0], config, (32, 32, 3))
+decoded = get_modality("image").output(
+    decode_values(net.mean.detach().double().numpy()[0], config, (32, 32))
+)
 fig, axes = plt.subplots(1, 2, figsize=(6, 3))
 axes[0].imshow(image)
 axes[0].set_title("original")

@@ -1,0 +1,173 @@
+"""Signals as coordinate grids: every modality maps data to ``(coordinates, values)`` and back.
+
+A modality says how to validate its data, which coordinate grid it lives on (``k`` axes in
+``[-1, 1]``), how values are scaled for the network, how decoded values become output data, and
+how distortion and rate are measured. COMBINER itself never looks further than the grid.
+
+Examples:
+    >>> import numpy as np
+    >>> from combiner.signals import get_modality
+    >>> image = get_modality("image")
+    >>> batch = image.check(np.zeros((2, 4, 6, 3)))
+    >>> image.grid_shape(batch), image.rate_unit
+    ((4, 6), 'bpp')
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar, Protocol
+
+import numpy as np
+import torch
+
+
+def coordinate_grid(shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Sample positions of a grid in ``[-1, 1]^k``, row-major; ``(prod(shape), k)``."""
+    axes = [torch.linspace(-1.0, 1.0, n, dtype=dtype) for n in shape]
+    return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, len(shape))
+
+
+def _finite(data: np.ndarray, what: str) -> np.ndarray:
+    data = np.asarray(data, dtype=np.float64)
+    if not np.all(np.isfinite(data)):
+        raise ValueError(f"{what} contain NaN or infinite values")
+    return data
+
+
+class Modality(Protocol):
+    """How one kind of signal becomes a coordinate grid and back."""
+
+    name: ClassVar[str]
+    rate_unit: ClassVar[str]
+
+    def check(self, batch: np.ndarray) -> np.ndarray:
+        """Validate a batch ``(B, *grid, channels)``; return it as float64 network values."""
+        ...
+
+    def grid_shape(self, batch: np.ndarray) -> tuple[int, ...]:
+        """The coordinate axes of a checked batch."""
+        ...
+
+    def output(self, values: np.ndarray) -> np.ndarray:
+        """Decoded network values ``(*grid, channels)`` as this modality's output data."""
+        ...
+
+    def psnr(self, reference: np.ndarray, decoded: np.ndarray) -> float:
+        """Distortion in dB between checked values and :meth:`output` data."""
+        ...
+
+    def rate(self, num_bytes: int, grid: tuple[int, ...]) -> float:
+        """Rate of a file of ``num_bytes`` for one datum, in :attr:`rate_unit`."""
+        ...
+
+    @property
+    def params(self) -> tuple[int, ...]:
+        """Integer options a file records so the decoder can rebuild this modality."""
+        ...
+
+
+def _psnr(mse: float, peak_to_peak: float) -> float:
+    return math.inf if mse == 0 else 10.0 * math.log10(peak_to_peak**2 / mse)
+
+
+class ImageModality:
+    """Images ``(H, W, 1 or 3)`` with values in [0, 1]; 8-bit output, PSNR on [0, 1], bpp."""
+
+    name: ClassVar[str] = "image"
+    rate_unit: ClassVar[str] = "bpp"
+
+    def check(self, batch: np.ndarray) -> np.ndarray:
+        batch = _finite(batch, "images")
+        if batch.ndim != 4 or batch.shape[-1] not in (1, 3):
+            raise ValueError(f"expected images of shape (batch, H, W, 1 or 3), got {batch.shape}")
+        if batch.min() < 0.0 or batch.max() > 1.0:
+            raise ValueError("image values must lie in [0, 1]")
+        return batch
+
+    def grid_shape(self, batch: np.ndarray) -> tuple[int, ...]:
+        return tuple(batch.shape[1:3])
+
+    def output(self, values: np.ndarray) -> np.ndarray:
+        return np.round(np.clip(values, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+    def psnr(self, reference: np.ndarray, decoded: np.ndarray) -> float:
+        return _psnr(float(np.mean((decoded / 255.0 - reference) ** 2)), 1.0)
+
+    def rate(self, num_bytes: int, grid: tuple[int, ...]) -> float:
+        return 8.0 * num_bytes / math.prod(grid)
+
+    @property
+    def params(self) -> tuple[int, ...]:
+        return ()
+
+
+class AudioModality:
+    """Mono waveforms ``(T, 1)`` in [-1, 1]; 16-bit PCM output, PSNR on [-1, 1], kbps.
+
+    Args:
+        sample_rate: samples per second (for the rate in kbps).
+    """
+
+    name: ClassVar[str] = "audio"
+    rate_unit: ClassVar[str] = "kbps"
+
+    def __init__(self, sample_rate: int = 16_000) -> None:
+        if sample_rate <= 0:
+            raise ValueError("sample_rate must be positive")
+        self.sample_rate = int(sample_rate)
+
+    def check(self, batch: np.ndarray) -> np.ndarray:
+        batch = _finite(batch, "audio samples")
+        if batch.ndim == 2:
+            batch = batch[..., None]
+        if batch.ndim != 3 or batch.shape[-1] != 1:
+            raise ValueError(
+                f"expected mono audio of shape (batch, T) or (batch, T, 1), got {batch.shape}"
+            )
+        if np.abs(batch).max() > 1.0:
+            raise ValueError("audio samples must lie in [-1, 1]")
+        return batch
+
+    def grid_shape(self, batch: np.ndarray) -> tuple[int, ...]:
+        return (batch.shape[1],)
+
+    def output(self, values: np.ndarray) -> np.ndarray:
+        return np.round(np.clip(values, -1.0, 1.0) * 32767.0).astype(np.int16)
+
+    def psnr(self, reference: np.ndarray, decoded: np.ndarray) -> float:
+        return _psnr(float(np.mean((decoded / 32767.0 - reference) ** 2)), 2.0)
+
+    def rate(self, num_bytes: int, grid: tuple[int, ...]) -> float:
+        return 8.0 * num_bytes / (grid[0] / self.sample_rate) / 1000.0
+
+    @property
+    def params(self) -> tuple[int, ...]:
+        return (self.sample_rate,)
+
+
+_MODALITIES = {m.name: m for m in (ImageModality, AudioModality)}
+
+
+def available_modalities() -> tuple[str, ...]:
+    return tuple(sorted(_MODALITIES))
+
+
+def get_modality(name: str, *params: int, **options: object) -> Modality:
+    """The modality registered as ``name`` (``"image"`` or ``"audio"``).
+
+    Args:
+        name: registry name.
+        *params: the modality's ``params``, as a file records them.
+        **options: constructor options (e.g. ``sample_rate`` for audio).
+    """
+    try:
+        cls = _MODALITIES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown modality {name!r}; choose one of {available_modalities()}"
+        ) from None
+    try:
+        return cls(*params, **options)  # type: ignore[arg-type]
+    except TypeError:
+        raise ValueError(f"bad parameters {params or options} for modality {name!r}") from None
