@@ -29,6 +29,15 @@ INDEX_MODELS = ("uniform", "empirical", "zipf")
 PRIOR_HASH_BYTES = 4
 
 
+def register_modality(name: str) -> None:
+    """Give a new modality the next id in the file format (ids are never reused or moved)."""
+    global MODALITIES
+    if name not in MODALITIES:
+        if len(MODALITIES) >= 16:
+            raise ValueError("the .cmb format has room for 16 modalities")
+        MODALITIES = (*MODALITIES, name)
+
+
 class ContainerError(ValueError):
     """A .cmb file that cannot be decoded: corrupt, truncated, foreign or from another prior."""
 

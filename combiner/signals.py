@@ -146,7 +146,15 @@ class AudioModality:
         return (self.sample_rate,)
 
 
-_MODALITIES = {m.name: m for m in (ImageModality, AudioModality)}
+_MODALITIES: dict[str, type] = {m.name: m for m in (ImageModality, AudioModality)}
+
+
+def register_modality(cls: type) -> type:
+    """Register a :class:`Modality` class under its ``name`` (usable as a decorator)."""
+    if cls.name in _MODALITIES:
+        raise ValueError(f"a modality named {cls.name!r} is already registered")
+    _MODALITIES[cls.name] = cls
+    return cls
 
 
 def available_modalities() -> tuple[str, ...]:
