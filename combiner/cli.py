@@ -8,9 +8,13 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from scipy.io import wavfile
 
 from combiner import codec, container
 from combiner.shipped import DEFAULT_PRIOR, available_priors, load_prior
+from combiner.signals import get_modality
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -22,6 +26,30 @@ def read_image(path: Path) -> np.ndarray:
         raise ValueError(f"cannot read image {path}: {err}") from None
 
 
+def read_audio(path: Path, sample_rate: int) -> np.ndarray:
+    """A mono 16-bit (or float) WAV file as ``(T,)`` floats in [-1, 1].
+
+    Raises:
+        ValueError: unreadable, stereo, 8-bit, or not at ``sample_rate`` (no resampling is done).
+    """
+    try:
+        rate, data = wavfile.read(path)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot read audio {path}: {err}") from None
+    if data.ndim == 2 and data.shape[1] > 1:
+        raise ValueError(f"{path} has {data.shape[1]} channels: mix it down to mono first")
+    if data.dtype == np.uint8:
+        raise ValueError(f"{path} is 8-bit audio: convert it to 16-bit PCM first")
+    if rate != sample_rate:
+        raise ValueError(
+            f"{path} is at {rate} Hz but {sample_rate} Hz was asked: resample it first "
+            "or pass --sample-rate"
+        )
+    data = data.reshape(-1)
+    scale = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2.0**31}.get(data.dtype, 1.0)
+    return np.clip(data.astype(np.float64) / scale, -1.0, 1.0)
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
     # Write beside the target and rename, so a failure never leaves half a file.
     tmp = path.with_name(path.name + ".partial")
@@ -29,55 +57,86 @@ def _write_atomically(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
+def _training_data(folder: Path, args: argparse.Namespace) -> tuple[np.ndarray, str]:
+    files = sorted(folder.iterdir())
+    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+    clips = [p for p in files if p.suffix.lower() == ".wav"]
+    if images:
+        return np.stack([read_image(p) for p in images]), "image"
+    if clips:
+        # Audio trains on equal chunks of every clip (COMBINER: 3-second chunks).
+        chunks = []
+        for path in clips:
+            wave = read_audio(path, args.sample_rate)
+            whole = len(wave) // args.chunk
+            chunks += np.split(wave[: whole * args.chunk], whole) if whole else []
+        if not chunks:
+            raise ValueError(f"no clip in {folder} is {args.chunk} samples long")
+        return np.stack(chunks), "audio"
+    raise ValueError(f"no .png, .jpg or .wav files in {folder}")
+
+
 def _train_prior(args: argparse.Namespace) -> None:
-    files = sorted(
-        p for p in Path(args.data).iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg"}
-    )
-    if not files:
-        raise ValueError(f"no .png or .jpg images in {args.data}")
-    images = np.stack([read_image(p) for p in files])
+    data, modality = _training_data(Path(args.data), args)
     prior = codec.train_prior(
-        images, prior=args.prior, beta=args.beta, kappa=args.kappa, preset=args.preset
+        data,
+        prior=args.prior,
+        beta=args.beta,
+        kappa=args.kappa,
+        preset=args.preset,
+        modality=modality,
     )
     prior.save(args.output)
     print(
-        f"trained a {args.prior} prior on {len(files)} images, "
+        f"trained a {args.prior} {modality} prior on {len(data)} signals, "
         f"{len(prior.blocks)} blocks: {args.output}"
     )
 
 
 def _compress(args: argparse.Namespace) -> None:
+    path = Path(args.input)
+    if path.suffix.lower() == ".wav":
+        signal, options = read_audio(path, args.sample_rate), {"sample_rate": args.sample_rate}
+    else:
+        signal, options = read_image(path), None
     prior = load_prior(f"cifar-learned-beta{args.beta:.0e}" if args.beta else args.prior)
-    image = read_image(Path(args.input))
     result = codec.compress(
-        image[None],
+        signal[None],
         prior,
         coder=args.coder,
         preset=args.preset,
         seed=args.seed,
         finetune=not args.no_finetune,
+        modality_options=options,
     )[0]
     _write_atomically(Path(args.output), result.data)
     print(
-        f"{args.output}: {len(result.data)} bytes, {result.bpp:.3f} bpp, "
+        f"{args.output}: {len(result.data)} bytes, {result.rate:.3f} {result.rate_unit}, "
         f"{result.psnr_db:.2f} dB PSNR"
     )
 
 
 def _decompress(args: argparse.Namespace) -> None:
     prior = load_prior(args.prior)
-    pixels = codec.decompress(Path(args.input).read_bytes(), prior)
-    tmp = Path(args.output + ".partial.png")
-    Image.fromarray(pixels).save(tmp)
+    data = Path(args.input).read_bytes()
+    decoded = codec.decompress(data, prior)
+    header, _ = container.unpack(data)
+    tmp = Path(args.output + ".partial")
+    if header.modality == "audio":
+        wavfile.write(tmp, header.modality_params[0], decoded[:, 0])
+    else:
+        Image.fromarray(decoded).save(tmp, format="PNG")
     tmp.replace(args.output)
-    print(f"{args.output}: {pixels.shape[1]}x{pixels.shape[0]}")
+    print(f"{args.output}: {header.modality} {'x'.join(map(str, decoded.shape))}")
 
 
 def _info(args: argparse.Namespace) -> None:
     data = Path(args.input).read_bytes()
     header, payload = container.unpack(data)
-    h, w = header.shape[:2]
-    print(f"modality     {header.modality} {'x'.join(map(str, header.shape))}")
+    kind = get_modality(header.modality, *header.modality_params)
+    grid = header.shape[:-1]
+    shape = "x".join(map(str, header.shape))
+    print(f"modality     {header.modality} {shape} {header.modality_params}")
     print(f"coder        {header.coder} (N = 2^{header.log2_num_candidates}), seed {header.seed}")
     print(f"blocks       {header.num_blocks}, index model {header.index_model}")
     if header.side_info:
@@ -85,7 +144,7 @@ def _info(args: argparse.Namespace) -> None:
     print(f"prior hash   {header.prior_hash.hex()}")
     print(
         f"size         {len(data)} bytes ({len(payload)} index bytes), "
-        f"{8 * len(data) / (h * w):.3f} bpp"
+        f"{kind.rate(len(data), grid):.3f} {kind.rate_unit}"
     )
 
 
@@ -98,15 +157,17 @@ def _demo(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="combiner", description="COMBINER image compression")
     sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train-prior", help="learn a prior from a folder of images")
+    train = sub.add_parser("train-prior", help="learn a prior from a folder of images or WAVs")
     train.add_argument("data")
     train.add_argument("-o", "--output", required=True)
     train.add_argument("--prior", default="learned", choices=["learned", "isotropic"])
     train.add_argument("--beta", type=float, default=2e-5)
     train.add_argument("--kappa", type=int, default=16)
     train.add_argument("--preset", default="fast", choices=sorted(codec.PRESETS))
+    train.add_argument("--sample-rate", type=int, default=16_000, help="expected WAV sample rate")
+    train.add_argument("--chunk", type=int, default=48_000, help="audio chunk length (samples)")
     train.set_defaults(run=_train_prior)
-    comp = sub.add_parser("compress", help="image -> .cmb")
+    comp = sub.add_parser("compress", help="image (PNG/JPEG) or mono WAV -> .cmb")
     comp.add_argument("input")
     comp.add_argument("-o", "--output", required=True)
     comp.add_argument(
@@ -123,8 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     comp.add_argument("--preset", default="fast", choices=sorted(codec.PRESETS))
     comp.add_argument("--seed", type=int, default=0)
+    comp.add_argument("--sample-rate", type=int, default=16_000, help="expected WAV sample rate")
     comp.set_defaults(run=_compress)
-    dec = sub.add_parser("decompress", help=".cmb -> PNG")
+    dec = sub.add_parser("decompress", help=".cmb -> PNG (images) or WAV (audio)")
     dec.add_argument("input")
     dec.add_argument("-o", "--output", required=True)
     dec.add_argument("--prior", default=DEFAULT_PRIOR, help="the prior the file was made with")

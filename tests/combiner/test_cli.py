@@ -95,3 +95,58 @@ def test_errors_are_messages_and_nothing_is_written(workspace, capsys):
         ["decompress", str(root / "junk.cmb"), "-o", str(root / "x.png"), "--prior", str(bad)]
     )
     assert code == 1 and "prior file" in capsys.readouterr().err
+
+
+def test_audio_through_the_cli(tmp_path, capsys):
+    from scipy.io import wavfile
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    t = np.arange(1600) / 16000
+    for k, f in enumerate((220, 330)):
+        wavfile.write(
+            clips / f"c{k}.wav", 16000, (8000 * np.sin(2 * np.pi * f * t)).astype(np.int16)
+        )
+    prior = tmp_path / "audio.npz"
+    train = [
+        "train-prior",
+        str(clips),
+        "-o",
+        str(prior),
+        "--preset",
+        "tiny",
+        "--kappa",
+        "8",
+        "--chunk",
+        "800",
+    ]
+    assert cli.main(train) == 0
+    out, wav = tmp_path / "c0.cmb", tmp_path / "c0.wav"
+    args = ["--prior", str(prior), "--preset", "tiny"]
+    wavfile.write(
+        tmp_path / "short.wav", 16000, (8000 * np.sin(2 * np.pi * 220 * t[:800])).astype(np.int16)
+    )
+    assert cli.main(["compress", str(tmp_path / "short.wav"), "-o", str(out), *args]) == 0
+    assert "kbps" in capsys.readouterr().out
+    assert cli.main(["decompress", str(out), "-o", str(wav), "--prior", str(prior)]) == 0
+    rate, decoded = wavfile.read(wav)
+    assert rate == 16000 and decoded.dtype == np.int16 and decoded.shape == (800,)
+
+
+@pytest.mark.parametrize(
+    ("rate", "samples", "message"),
+    [
+        (16000, np.zeros((100, 2), dtype=np.int16), "mono"),
+        (16000, np.zeros(100, dtype=np.uint8), "8-bit"),
+        (8000, np.zeros(100, dtype=np.int16), "resample"),
+    ],
+)
+def test_bad_audio_files_are_refused(tmp_path, capsys, rate, samples, message):
+    from scipy.io import wavfile
+
+    wavfile.write(tmp_path / "bad.wav", rate, samples)
+    out = tmp_path / "bad.cmb"
+    assert (
+        cli.main(["compress", str(tmp_path / "bad.wav"), "-o", str(out), "--preset", "tiny"]) == 1
+    )
+    assert message in capsys.readouterr().err and not out.exists()
