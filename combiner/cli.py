@@ -148,6 +148,43 @@ def _info(args: argparse.Namespace) -> None:
     )
 
 
+def _evaluate(args: argparse.Namespace) -> None:
+    from combiner import evaluate
+    from combiner.data import cifar10_samples
+
+    if args.folder:
+        images, dataset = _training_data(Path(args.folder), args)[0][: args.images], None
+    else:
+        images, dataset = cifar10_samples()[0][: args.images], "cifar10"
+    log = Path(args.output).with_suffix(".jsonl")
+    label = f"COMBINER ({args.preset})"
+    for name in args.priors or [n for n in available_priors() if n.startswith("cifar-learned")]:
+        evaluate.append(log, evaluate.combiner_run(images, name, label, args.preset))
+    ablations = [
+        (args.isotropic, "COMBINER isotropic prior", {}),
+        (args.ablation_prior if args.mrc else None, "COMBINER with MRC", {"coder": "mrc"}),
+        (
+            args.ablation_prior if args.no_finetune else None,
+            "COMBINER without fine-tuning",
+            {"finetune": False},
+        ),
+    ]
+    for prior, run_label, options in ablations:
+        if prior:
+            evaluate.append(
+                log, evaluate.combiner_run(images, prior, run_label, args.preset, **options)
+            )
+    if args.exact_sample:
+        evaluate.append(log, evaluate.exact_sample_run(images, args.ablation_prior, args.preset))
+    if not args.no_baselines:
+        for row in evaluate.image_baselines(images):
+            evaluate.append(log, row)
+    evaluate.report(log, anchors=dataset, title=f"{dataset or args.folder}, {len(images)} images")
+    print(
+        f"wrote {log.with_suffix('.csv')}, {log.with_suffix('.md')} and {log.with_suffix('.png')}"
+    )
+
+
 def _demo(args: argparse.Namespace) -> None:
     from combiner import demo
 
@@ -197,6 +234,21 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--prior", default=DEFAULT_PRIOR)
     demo.add_argument("-o", "--output", default="combiner-demo")
     demo.set_defaults(run=_demo)
+    ev = sub.add_parser("evaluate", help="rate-distortion sweep with classical codecs: CSV + plot")
+    ev.add_argument("--folder", help="images to evaluate (default: the bundled CIFAR-10 images)")
+    ev.add_argument("--images", type=int, default=20, help="use the first N images")
+    ev.add_argument("--priors", nargs="*", help="priors of the rate sweep (default: shipped CIFAR)")
+    ev.add_argument("--preset", default="fast", choices=sorted(codec.PRESETS))
+    ev.add_argument("--ablation-prior", default=DEFAULT_PRIOR, help="prior of the ablation runs")
+    ev.add_argument("--isotropic", metavar="PRIOR", help="ablation: an isotropic prior")
+    ev.add_argument("--mrc", action="store_true", help="ablation: MRC instead of A*")
+    ev.add_argument("--no-finetune", action="store_true", help="ablation: no fine-tuning")
+    ev.add_argument("--exact-sample", action="store_true", help="reference: KL rate, exact sample")
+    ev.add_argument("--no-baselines", action="store_true", help="skip JPEG, WebP, JPEG 2000")
+    ev.add_argument("-o", "--output", default="combiner-eval/rd", help="output stem")
+    ev.add_argument("--sample-rate", type=int, default=16_000, help=argparse.SUPPRESS)
+    ev.add_argument("--chunk", type=int, default=48_000, help=argparse.SUPPRESS)
+    ev.set_defaults(run=_evaluate)
     priors = sub.add_parser("priors", help="list the shipped priors")
     priors.set_defaults(run=lambda _args: print("\n".join(available_priors())))
     info = sub.add_parser("info", help="show a .cmb header")

@@ -150,3 +150,31 @@ def test_bad_audio_files_are_refused(tmp_path, capsys, rate, samples, message):
         cli.main(["compress", str(tmp_path / "bad.wav"), "-o", str(out), "--preset", "tiny"]) == 1
     )
     assert message in capsys.readouterr().err and not out.exists()
+
+
+def test_evaluate_writes_table_and_plot(workspace, capsys):
+    root = workspace
+    prior = str(root / "prior.npz")
+    out = root / "eval" / "rd"
+    args = ["evaluate", "--folder", str(root / "train"), "--images", "2", "--priors", prior]
+    args += [
+        "--preset",
+        "tiny",
+        "--ablation-prior",
+        prior,
+        "--mrc",
+        "--no-finetune",
+        "--exact-sample",
+    ]
+    assert cli.main([*args, "-o", str(out)]) == 0
+    table = out.with_suffix(".md").read_text()
+    for label in (
+        "COMBINER (tiny)",
+        "MRC",
+        "without fine-tuning",
+        "exact sample",
+        "JPEG 2000",
+        "WebP",
+    ):
+        assert label in table
+    assert out.with_suffix(".png").stat().st_size > 0 and out.with_suffix(".csv").exists()
