@@ -158,7 +158,8 @@ def _evaluate(args: argparse.Namespace) -> None:
         images, dataset = cifar10_samples()[0][: args.images], "cifar10"
     log = Path(args.output).with_suffix(".jsonl")
     label = f"COMBINER ({args.preset})"
-    for name in args.priors or [n for n in available_priors() if n.startswith("cifar-learned")]:
+    shipped = [n for n in available_priors() if n.startswith("cifar-learned")]
+    for name in shipped if args.priors is None else args.priors:
         evaluate.append(log, evaluate.combiner_run(images, name, label, args.preset))
     ablations = [
         (args.isotropic, "COMBINER isotropic prior", {}),
@@ -237,7 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="rate-distortion sweep with classical codecs: CSV + plot")
     ev.add_argument("--folder", help="images to evaluate (default: the bundled CIFAR-10 images)")
     ev.add_argument("--images", type=int, default=20, help="use the first N images")
-    ev.add_argument("--priors", nargs="*", help="priors of the rate sweep (default: shipped CIFAR)")
+    ev.add_argument(
+        "--priors", nargs="*", help="priors of the rate sweep (default: shipped CIFAR; none: skip)"
+    )
     ev.add_argument("--preset", default="fast", choices=sorted(codec.PRESETS))
     ev.add_argument("--ablation-prior", default=DEFAULT_PRIOR, help="prior of the ablation runs")
     ev.add_argument("--isotropic", metavar="PRIOR", help="ablation: an isotropic prior")

@@ -8,16 +8,23 @@ from pathlib import Path
 import matplotlib
 import pytest
 
+from combiner import container, signals
+from rectools.coders import registry
+
 ROOT = Path(__file__).resolve().parents[2]
 TUTORIALS = sorted((ROOT / "tutorials").glob("*.py"))
 PAGES = sorted((ROOT / "docs").rglob("*.md"))
 
 
 @pytest.fixture(autouse=True)
-def _headless(monkeypatch, tmp_path):
+def _isolated(monkeypatch, tmp_path):
+    """Headless plots, a scratch directory, and registries restored after each example."""
     matplotlib.use("Agg")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("matplotlib.pyplot.show", lambda *a, **k: None)
+    monkeypatch.setattr(registry, "_CODERS", dict(registry._CODERS))
+    monkeypatch.setattr(signals, "_MODALITIES", dict(signals._MODALITIES))
+    monkeypatch.setattr(container, "MODALITIES", container.MODALITIES)
 
 
 def test_there_are_six_tutorials():
