@@ -1,6 +1,11 @@
-"""COMBINER end to end: learn a prior, ``compress`` images to bytes, ``decompress`` them back.
+"""COMBINER end to end: learn a prior, ``compress`` signals to bytes, ``decompress`` them back.
 
-Example (a tiny preset, seconds on a CPU):
+Signals of any modality in :mod:`combiner.signals` (images, audio) go through the same calls;
+the prior file records which modality and architecture it was trained for.
+
+Examples:
+    A tiny preset, seconds on a CPU:
+
     >>> import numpy as np
     >>> from combiner import codec
     >>> rng = np.random.default_rng(0)

@@ -9,6 +9,7 @@ steps: times 1.05 while block k's KL exceeds ``kappa`` bits, divided by 1.05 whi
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -90,13 +91,39 @@ def _loss(
     return (mse + (lam * block_kl).sum(dim=1)).sum(), mse, block_kl
 
 
-_COMPILED: dict[bool, Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = {}
+class _CompiledLoss:
+    """``torch.compile`` of :func:`_loss`, falling back to eager mode if compilation fails.
+
+    Compilation needs a working toolchain (a C++ compiler on CPUs, Triton on GPUs); without one
+    fitting still works, only slower, and says so once.
+    """
+
+    def __init__(self) -> None:
+        self.compiled: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = (
+            torch.compile(_loss)
+        )
+
+    def __call__(self, *args: object) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self.compiled is not None:
+            try:
+                return self.compiled(*args)
+            except Exception as err:  # any compiler failure means "run eager"
+                message = f"combiner: torch.compile failed ({type(err).__name__}); fitting eagerly"
+                tqdm.write(message, file=sys.stderr)
+                self.compiled = None
+        return _loss(*args)
+
+
+_COMPILED_LOSS: _CompiledLoss | None = None
 
 
 def _loss_function(compile_loss: bool) -> Callable[..., tuple[torch.Tensor, ...]]:
-    if compile_loss not in _COMPILED:
-        _COMPILED[compile_loss] = torch.compile(_loss) if compile_loss else _loss
-    return _COMPILED[compile_loss]
+    global _COMPILED_LOSS
+    if not compile_loss:
+        return _loss
+    if _COMPILED_LOSS is None:
+        _COMPILED_LOSS = _CompiledLoss()
+    return _COMPILED_LOSS
 
 
 def fit_posteriors(

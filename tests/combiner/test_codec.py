@@ -152,3 +152,20 @@ def test_no_finetuning_and_mrc_round_trip(images, prior_file):
 def test_exact_sample_estimate_is_labelled_and_finite(images, prior_file):
     (estimate,) = codec.estimate_exact_sample(images[:1], prior_file, preset="tiny")
     assert estimate.bpp_estimate > 0 and np.isfinite(estimate.psnr_db)
+
+
+def test_a_failing_compiler_falls_back_to_eager(monkeypatch, images, prior_file, capsys):
+    from combiner import fit
+
+    def broken(_function):
+        def fail(*args):
+            raise RuntimeError("no compiler here")
+
+        return fail
+
+    monkeypatch.setattr(fit.torch, "compile", broken)
+    monkeypatch.setattr(fit, "_COMPILED_LOSS", None)
+    preset = codec.Preset(0, 0, 0, posterior_steps=3, finetune_steps=1, compile_loss=True)
+    result = codec.compress(images[:1], prior_file, preset=preset)[0]
+    assert np.array_equal(codec.decompress(result.data, prior_file), result.reconstruction)
+    assert "fitting eagerly" in capsys.readouterr().err
