@@ -50,6 +50,8 @@ class Preset:
     compile_loss: bool = True
     #: Learning rate of posterior fitting and fine-tuning; ``None`` uses the prior file's.
     posterior_lr: float | None = None
+    #: Fraction of grid points seen per step (1/4 for Kodak-sized images in the paper).
+    point_fraction: float = 1.0
 
 
 PRESETS = {
@@ -229,6 +231,7 @@ def train_prior(
             lr,
             seed=seed + epoch,
             compile_loss=schedule.compile_loss,
+            point_fraction=schedule.point_fraction,
         )
         current.update(net.mean, net.std)
     mean, std = net.mean.detach().double().cpu(), net.std.detach().double().cpu()
@@ -237,15 +240,24 @@ def train_prior(
     return PriorFile(config, current, beta, kappa, kl_bits, seed, init_variance, lr, modality)
 
 
-def decode_values(weights: np.ndarray, config: INRConfig, grid: tuple[int, ...]) -> np.ndarray:
+def decode_values(
+    weights: np.ndarray, config: INRConfig, grid: tuple[int, ...], chunk_points: int = 1 << 16
+) -> np.ndarray:
     """Evaluate the network with weights ``(num_params,)`` on a grid; ``(*grid, out_dim)`` float64.
 
-    Runs in float64 on the CPU, so encoder and decoder agree bit for bit on any machine.
+    Runs in float64 on the CPU over ``chunk_points`` points at a time, so memory stays bounded
+    for large images. The encoder reports, and the decoder rebuilds, exactly this computation
+    with the default chunk size (another chunk size may differ in the last bit, as BLAS blocks
+    matrix products by size).
     """
-    features = fourier_features(coordinate_grid(grid, torch.float64)[None], config)
+    coords = coordinate_grid(grid, torch.float64)
+    w = torch.from_numpy(weights)[None]
+    out = np.empty((coords.shape[0], config.out_dim))
     with torch.no_grad():
-        out = forward(features, torch.from_numpy(weights)[None], None, config)
-    return out[0].numpy().reshape(*grid, config.out_dim)
+        for start in range(0, coords.shape[0], chunk_points):
+            features = fourier_features(coords[None, start : start + chunk_points], config)
+            out[start : start + chunk_points] = forward(features, w, None, config)[0].numpy()
+    return out.reshape(*grid, config.out_dim)
 
 
 @dataclass
@@ -307,6 +319,7 @@ def _fit(
         "penalties": penalties_for(pf.blocks, batch, pf.beta, pf.kappa, device),
         "lr": schedule.posterior_lr or pf.lr,
         "compile_loss": schedule.compile_loss,
+        "point_fraction": schedule.point_fraction,
     }
     fit_posteriors(
         net,

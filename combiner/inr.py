@@ -85,6 +85,13 @@ class INRConfig:
         return asdict(self)
 
 
+#: COMBINER's networks (appendix E, Table 3); parameter counts 1,123, 12,675 and 21,563.
+CIFAR_NET = INRConfig(layers=4, hidden=16, fourier=32, max_frequency=16.0)
+KODAK_SMALL_NET = INRConfig(layers=6, hidden=48, fourier=64, max_frequency=256.0)
+KODAK_LARGE_NET = INRConfig(layers=7, hidden=56, fourier=96, max_frequency=256.0)
+AUDIO_NET = INRConfig(coord_dim=1, out_dim=1, layers=6, hidden=48, fourier=64, max_frequency=4096.0)
+
+
 def fourier_features(coords: torch.Tensor, config: INRConfig) -> torch.Tensor:
     """Embed coordinates ``(..., coord_dim)`` in [-1, 1] as ``(..., fourier)`` sines and cosines."""
     per_axis = config.fourier // (2 * config.coord_dim)
