@@ -333,10 +333,10 @@ def _fit(
     )
     side_info = pf.prior.side_info(params)
     if side_info:
-        # Code with the prior the decoder will see: rebuilt from the float32 side information.
+        # Code with the prior the decoder will see: rebuilt from the float32 side information,
+        # and fine-tune under it with the per-datum parameters now fixed.
         prior_std = torch.stack([pf.prior.std_from_side_info(s) for s in side_info])
-        scales = prior_std[:, _first_of_each_layer(pf)]
-        options["prior_params"] = torch.log(scales).float().to(device)
+        options["prior_params"] = pf.prior.params_from_side_info(side_info).to(device)
     else:
         prior_std = pf.prior.std.expand(batch, -1)
     return _Fitted(net, coords, values, options, prior_std.numpy(), side_info)
@@ -348,10 +348,6 @@ def _kl_bits(fitted: _Fitted, pf: PriorFile) -> np.ndarray:
     std = fitted.net.std.detach().double().cpu()
     kl = gaussian_kl_nats(mean, std, pf.prior.mean, torch.from_numpy(fitted.prior_std))
     return (kl * LOG2E).sum(dim=1).numpy()
-
-
-def _first_of_each_layer(pf: PriorFile) -> torch.Tensor:
-    return torch.tensor([weight.start for weight, _ in pf.config.layer_slices()])
 
 
 def _checked_batch(

@@ -76,6 +76,10 @@ class Prior(Protocol):
         """The ``(num_params,)`` standard deviations a file's side information implies."""
         ...
 
+    def params_from_side_info(self, data: list[bytes]) -> torch.Tensor | None:
+        """Fixed per-datum parameters ``(batch, ...)`` matching each datum's side information."""
+        ...
+
 
 class _SharedPrior:
     """Mixin for priors with nothing per datum: no parameters, no side information."""
@@ -100,6 +104,9 @@ class _SharedPrior:
         if data:
             raise ValueError("this prior takes no side information")
         return self.std
+
+    def params_from_side_info(self, data: list[bytes]) -> None:
+        return None
 
 
 class LearnedPrior(_SharedPrior):
@@ -197,6 +204,10 @@ class IsotropicPrior:
         if not torch.all(torch.isfinite(scales) & (scales > 0)):
             raise ValueError("corrupt layer scales")
         return scales[self.layer_of_param]
+
+    def params_from_side_info(self, data: list[bytes]) -> torch.Tensor:
+        scales = np.stack([np.frombuffer(d, dtype="<f4") for d in data]).astype(np.float64)
+        return torch.log(torch.from_numpy(scales)).float()
 
     @classmethod
     def from_state(
