@@ -295,6 +295,10 @@ class _Fitted:
     prior_std: np.ndarray  # (batch, num_params) float64, exactly what the decoder rebuilds
     side_info: list[bytes]
 
+    def posterior(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior means and standard deviations, float64 on the CPU."""
+        return self.net.mean.detach().double().cpu(), self.net.std.detach().double().cpu()
+
 
 def _fit(
     batch_data: np.ndarray,
@@ -344,8 +348,7 @@ def _fit(
 
 def _kl_bits(fitted: _Fitted, pf: PriorFile) -> np.ndarray:
     """KL of each datum's posterior from the prior it codes with, in bits; ``(batch,)``."""
-    mean = fitted.net.mean.detach().double().cpu()
-    std = fitted.net.std.detach().double().cpu()
+    mean, std = fitted.posterior()
     kl = gaussian_kl_nats(mean, std, pf.prior.mean, torch.from_numpy(fitted.prior_std))
     return (kl * LOG2E).sum(dim=1).numpy()
 
@@ -469,8 +472,7 @@ def estimate_exact_sample(
     pf = prior_file
     images, kind = _checked_batch(images, pf, modality_options)
     fitted = _fit(images, pf, kind, _preset(preset), seed, device)
-    mean = fitted.net.mean.detach().double().cpu()
-    std = fitted.net.std.detach().double().cpu()
+    mean, std = fitted.posterior()
     side_bits = 8 * np.array([len(s) for s in fitted.side_info] or [0] * images.shape[0])
     kl_bits = _kl_bits(fitted, pf) + side_bits
     noise = torch.randn(

@@ -7,7 +7,6 @@ the encoder reported, and prints bits per pixel and PSNR next to the JPEG and We
 
 from __future__ import annotations
 
-import io
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from PIL import Image
 
 from combiner import codec
 from combiner.data import cifar10_samples
+from combiner.evaluate import pillow_round_trip
 from combiner.shipped import load_prior
 
 
@@ -24,13 +24,8 @@ def closest_classical(image: np.ndarray, target_bpp: float, fmt: str) -> tuple[f
     pixels = image.shape[0] * image.shape[1]
     best = (np.inf, 0.0, 0.0)
     for quality in range(5, 100, 5):
-        buffer = io.BytesIO()
-        Image.fromarray(np.round(image * 255).astype(np.uint8)).save(
-            buffer, format=fmt, quality=quality
-        )
-        bpp = 8 * buffer.tell() / pixels
-        with Image.open(io.BytesIO(buffer.getvalue())) as out:
-            decoded = np.asarray(out.convert("RGB"))
+        num_bytes, decoded = pillow_round_trip(image, fmt, quality=quality)
+        bpp = 8 * num_bytes / pixels
         best = min(best, (abs(bpp - target_bpp), bpp, codec.psnr(image, decoded)))
     return best[1], best[2]
 

@@ -54,6 +54,14 @@ def psnr_of_mean_mse(references: np.ndarray, decoded: Iterable[np.ndarray]) -> f
     return 10.0 * math.log10(1.0 / mse)
 
 
+def pillow_round_trip(image: np.ndarray, fmt: str, **options: object) -> tuple[int, np.ndarray]:
+    """Encode a [0, 1] image with Pillow's ``fmt`` codec; ``(file bytes, decoded RGB float64)``."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(image * 255).astype(np.uint8)).save(buffer, format=fmt, **options)
+    with Image.open(io.BytesIO(buffer.getvalue())) as out:
+        return buffer.tell(), np.asarray(out.convert("RGB"), dtype=np.float64)
+
+
 def image_baselines(
     images: np.ndarray,
     codecs: Iterable[str] = ("JPEG", "WebP", "JPEG 2000"),
@@ -69,15 +77,9 @@ def image_baselines(
         fmt, options = _PILLOW_CODECS[name]
         sweep = qualities or (range(20, 52, 3) if name == "JPEG 2000" else range(5, 100, 5))
         for q in sweep:
-            sizes, decoded = [], []
-            for img in images:
-                buffer = io.BytesIO()
-                Image.fromarray(np.round(img * 255).astype(np.uint8)).save(
-                    buffer, format=fmt, **options(q)
-                )
-                sizes.append(buffer.tell())
-                with Image.open(io.BytesIO(buffer.getvalue())) as out:
-                    decoded.append(np.asarray(out.convert("RGB"), dtype=np.float64))
+            sizes, decoded = zip(
+                *(pillow_round_trip(img, fmt, **options(q)) for img in images), strict=True
+            )
             rows.append(
                 {
                     "method": _LABELS[name],
