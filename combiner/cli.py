@@ -10,7 +10,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from scipy.io import wavfile
 
-from combiner import codec, container
+from combiner import codec, container, evaluate
+from combiner.inr import NAMED_NETS
 from combiner.shipped import DEFAULT_PRIOR, available_priors, load_prior
 from combiner.signals import get_modality
 
@@ -80,10 +81,13 @@ def _train_prior(args: argparse.Namespace) -> None:
     data, modality = _training_data(Path(args.data), args)
     prior = codec.train_prior(
         data,
+        config=NAMED_NETS[args.net] if args.net else None,
         prior=args.prior,
         beta=args.beta,
         kappa=args.kappa,
         preset=args.preset,
+        init_variance=args.init_variance,
+        lr=args.lr,
         modality=modality,
     )
     prior.save(args.output)
@@ -149,18 +153,21 @@ def _info(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from combiner import evaluate
     from combiner.data import cifar10_samples
 
     if args.folder:
-        images, dataset = _training_data(Path(args.folder), args)[0][: args.images], None
+        data, modality = _training_data(Path(args.folder), args)
+        data, anchors, what = data[: args.images], args.anchors, args.folder
     else:
-        images, dataset = cifar10_samples()[0][: args.images], "cifar10"
+        data, modality = cifar10_samples()[0][: args.images], "image"
+        anchors, what = args.anchors or "cifar10", "cifar10"
+    audio = modality == "audio"
+    options = {"modality_options": {"sample_rate": args.sample_rate}} if audio else {}
     log = Path(args.output).with_suffix(".jsonl")
     label = f"COMBINER ({args.preset})"
     shipped = [n for n in available_priors() if n.startswith("cifar-learned")]
     for name in shipped if args.priors is None else args.priors:
-        evaluate.append(log, evaluate.combiner_run(images, name, label, args.preset))
+        evaluate.append(log, evaluate.combiner_run(data, name, label, args.preset, **options))
     ablations = [
         (args.isotropic, "COMBINER isotropic prior", {}),
         (args.ablation_prior if args.mrc else None, "COMBINER with MRC", {"coder": "mrc"}),
@@ -170,17 +177,25 @@ def _evaluate(args: argparse.Namespace) -> None:
             {"finetune": False},
         ),
     ]
-    for prior, run_label, options in ablations:
+    for prior, run_label, run_options in ablations:
         if prior:
-            evaluate.append(
-                log, evaluate.combiner_run(images, prior, run_label, args.preset, **options)
+            row = evaluate.combiner_run(
+                data, prior, run_label, args.preset, **options, **run_options
             )
-    if args.exact_sample:
-        evaluate.append(log, evaluate.exact_sample_run(images, args.ablation_prior, args.preset))
-    if not args.no_baselines:
-        for row in evaluate.image_baselines(images):
             evaluate.append(log, row)
-    evaluate.report(log, anchors=dataset, title=f"{dataset or args.folder}, {len(images)} images")
+    if args.exact_sample:
+        row = evaluate.exact_sample_run(data, args.ablation_prior, args.preset, **options)
+        evaluate.append(log, row)
+    if not args.no_baselines:
+        baselines = (
+            evaluate.audio_baselines(data, args.sample_rate)
+            if audio
+            else evaluate.image_baselines(data)
+        )
+        for row in baselines:
+            evaluate.append(log, row)
+    noun = "clips" if audio else "images"
+    evaluate.report(log, anchors, f"{what}, {len(data)} {noun}", unit="kbps" if audio else "bpp")
     print(
         f"wrote {log.with_suffix('.csv')}, {log.with_suffix('.md')} and {log.with_suffix('.png')}"
     )
@@ -202,6 +217,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--beta", type=float, default=2e-5)
     train.add_argument("--kappa", type=int, default=16)
     train.add_argument("--preset", default="fast", choices=sorted(codec.PRESETS))
+    train.add_argument(
+        "--net",
+        choices=sorted(NAMED_NETS),
+        help="a paper architecture (default: the CIFAR-sized net with the data's axes/channels)",
+    )
+    train.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate")
+    train.add_argument(
+        "--init-variance", type=float, default=9e-6, help="initial posterior variance"
+    )
     train.add_argument("--sample-rate", type=int, default=16_000, help="expected WAV sample rate")
     train.add_argument("--chunk", type=int, default=48_000, help="audio chunk length (samples)")
     train.set_defaults(run=_train_prior)
@@ -236,8 +260,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("-o", "--output", default="combiner-demo")
     demo.set_defaults(run=_demo)
     ev = sub.add_parser("evaluate", help="rate-distortion sweep with classical codecs: CSV + plot")
-    ev.add_argument("--folder", help="images to evaluate (default: the bundled CIFAR-10 images)")
-    ev.add_argument("--images", type=int, default=20, help="use the first N images")
+    ev.add_argument(
+        "--folder",
+        help="images or mono WAVs (cut into --chunk samples) to evaluate "
+        "(default: the bundled CIFAR-10 images)",
+    )
+    ev.add_argument("--images", type=int, default=20, help="use the first N images or chunks")
+    ev.add_argument(
+        "--anchors",
+        choices=sorted(evaluate.ANCHORS),
+        help="published points to plot (default: cifar10 for the bundled images)",
+    )
     ev.add_argument(
         "--priors", nargs="*", help="priors of the rate sweep (default: shipped CIFAR; none: skip)"
     )
@@ -247,10 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--mrc", action="store_true", help="ablation: MRC instead of A*")
     ev.add_argument("--no-finetune", action="store_true", help="ablation: no fine-tuning")
     ev.add_argument("--exact-sample", action="store_true", help="reference: KL rate, exact sample")
-    ev.add_argument("--no-baselines", action="store_true", help="skip JPEG, WebP, JPEG 2000")
+    ev.add_argument(
+        "--no-baselines", action="store_true", help="skip JPEG, WebP, JPEG 2000 (or MP3)"
+    )
     ev.add_argument("-o", "--output", default="combiner-eval/rd", help="output stem")
-    ev.add_argument("--sample-rate", type=int, default=16_000, help=argparse.SUPPRESS)
-    ev.add_argument("--chunk", type=int, default=48_000, help=argparse.SUPPRESS)
+    ev.add_argument("--sample-rate", type=int, default=16_000, help="expected WAV sample rate")
+    ev.add_argument("--chunk", type=int, default=48_000, help="audio chunk length (samples)")
     ev.set_defaults(run=_evaluate)
     priors = sub.add_parser("priors", help="list the shipped priors")
     priors.set_defaults(run=lambda _args: print("\n".join(available_priors())))

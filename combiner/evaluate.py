@@ -1,7 +1,8 @@
 """Rate-distortion evaluation: COMBINER rate sweeps, ablations and classical codecs, one table.
 
 Every measured row is appended to a JSON-lines log, so long sweeps can be run in pieces; the
-CSV, the markdown table and the plot are rebuilt from the whole log each time.
+CSV, the markdown table and the plot are rebuilt from the whole log each time. Rows name their
+rate by the modality's unit (``bpp`` for images, ``kbps`` for audio).
 
 Examples:
     >>> from combiner.evaluate import image_baselines
@@ -22,18 +23,34 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from combiner import codec
 from combiner.shipped import load_prior
+from combiner.signals import get_modality
 
-#: Published (bpp, PSNR dB) points; sources in the project's anchors list.
+#: Published (rate, PSNR dB) points, rate in bpp for images and kbps for audio; sources in the
+#: project's anchors list (COMBINER, COIN++ and RECOMBINER papers).
 ANCHORS = {
     "cifar10": {
         "COIN++": [(0.548, 24.22), (1.099, 27.03), (2.195, 30.45), (4.057, 33.69)],
         "RECOMBINER": [(0.297, 23.59), (0.938, 28.51), (1.922, 32.17), (4.391, 38.14)],
     },
+    "kodak": {
+        "COIN++": [(0.067, 23.68), (0.132, 24.93), (0.266, 26.14)],
+        "JPEG2000 (paper)": [(0.126, 26.44), (0.199, 27.80), (0.299, 29.19)],
+        "RECOMBINER": [(0.074, 26.16), (0.130, 27.65), (0.316, 30.44)],
+        "COMBINER (paper, one image)": [(0.0703, 29.73), (0.2928, 33.59)],
+    },
+    "librispeech": {
+        "COIN++": [(5.63, 36.01), (13.81, 39.35), (27.48, 42.90)],
+        "MP3 (paper)": [(20.0, 43.52), (28.0, 45.90)],
+    },
 }
+#: Largest lag searched when aligning decoded MP3 with its input: two MP3 frames (LAME's encoder
+#: delay plus the decoder's is 1,105 samples).
+_MP3_MAX_LAG = 2 * 1152
 
 _PILLOW_CODECS = {
     # name: (Pillow format, options for a quality q)
@@ -41,6 +58,7 @@ _PILLOW_CODECS = {
     "WebP": ("WEBP", lambda q: {"quality": q}),
     "JPEG 2000": ("JPEG2000", lambda q: {"quality_mode": "dB", "quality_layers": [q]}),
 }
+_UNIT_LABELS = {"bpp": "bits per pixel", "kbps": "kbit/s"}
 _LABELS = {
     "JPEG": "JPEG (Pillow, 4:4:4)",
     "WebP": "WebP (Pillow)",
@@ -48,10 +66,18 @@ _LABELS = {
 }
 
 
-def psnr_of_mean_mse(references: np.ndarray, decoded: Iterable[np.ndarray]) -> float:
-    """PSNR of the MSE averaged over images (8-bit decoded vs [0, 1] references)."""
-    mse = np.mean([np.mean((d / 255.0 - r) ** 2) for r, d in zip(references, decoded, strict=True)])
-    return 10.0 * math.log10(1.0 / mse)
+def psnr_of_mean_mse(psnrs_db: Iterable[float]) -> float:
+    """PSNR of the MSE averaged over data, from each datum's PSNR (the peak cancels out)."""
+    return -10.0 * math.log10(float(np.mean([10.0 ** (-p / 10.0) for p in psnrs_db])))
+
+
+def _summary(unit: str, rates: Iterable[float], psnrs_db: Iterable[float]) -> dict:
+    psnrs_db = list(psnrs_db)
+    return {
+        unit: float(np.mean(list(rates))),
+        "psnr_mean": float(np.mean(psnrs_db)),
+        "psnr_of_mean_mse": psnr_of_mean_mse(psnrs_db),
+    }
 
 
 def pillow_round_trip(image: np.ndarray, fmt: str, **options: object) -> tuple[int, np.ndarray]:
@@ -80,54 +106,115 @@ def image_baselines(
             sizes, decoded = zip(
                 *(pillow_round_trip(img, fmt, **options(q)) for img in images), strict=True
             )
+            psnrs = [codec.psnr(r, d) for r, d in zip(images, decoded, strict=True)]
             rows.append(
                 {
                     "method": _LABELS[name],
                     "setting": f"q={q}",
-                    "bpp": float(np.mean(sizes) * 8 / pixels),
-                    "psnr_mean": float(
-                        np.mean([codec.psnr(r, d) for r, d in zip(images, decoded, strict=True)])
-                    ),
-                    "psnr_of_mean_mse": psnr_of_mean_mse(images, decoded),
+                    **_summary("bpp", [8 * size / pixels for size in sizes], psnrs),
                 }
             )
     return rows
 
 
+def mp3_round_trip(clip: np.ndarray, sample_rate: int, kbps: int) -> tuple[int, np.ndarray]:
+    """Encode a mono [-1, 1] clip ``(T,)`` as constant-bitrate MP3 with LAME (``lameenc``) and
+    decode it with libsndfile (``soundfile``); ``(file bytes, decoded (T,) int16)``.
+
+    The decoded clip is aligned to the input at the lag of least squared error within two MP3
+    frames (LAME's encoder and decoder delays), which can only favour MP3.
+    """
+    import lameenc
+    import soundfile
+
+    encoder = lameenc.Encoder()
+    encoder.set_bit_rate(kbps)
+    encoder.set_in_sample_rate(sample_rate)
+    encoder.set_out_sample_rate(sample_rate)  # LAME would otherwise resample at low rates
+    encoder.set_channels(1)
+    encoder.set_quality(2)
+    pcm = np.round(np.clip(clip, -1.0, 1.0) * 32767.0).astype(np.int16)
+    data = bytes(encoder.encode(pcm.tobytes()) + encoder.flush())
+    decoded, _ = soundfile.read(io.BytesIO(data), dtype="int16")
+    decoded = np.concatenate([decoded, np.zeros(len(pcm) + _MP3_MAX_LAG, np.int16)])
+    errors = [
+        np.sum((decoded[lag : lag + len(pcm)].astype(np.float64) - pcm) ** 2)
+        for lag in range(_MP3_MAX_LAG + 1)
+    ]
+    lag = int(np.argmin(errors))
+    return len(data), decoded[lag : lag + len(pcm)]
+
+
+def audio_baselines(
+    clips: np.ndarray, sample_rate: int, bitrates_kbps: Iterable[int] = (8, 16, 24, 32, 40, 48)
+) -> list[dict]:
+    """Mean rate (whole files, kbps) and PSNR of MP3 over a bitrate sweep; ``clips (B, T)``."""
+    audio = get_modality("audio", sample_rate)
+    clips = audio.check(clips)[..., 0]
+    seconds = clips.shape[1] / sample_rate
+    rows = []
+    for kbps in bitrates_kbps:
+        sizes, decoded = zip(*(mp3_round_trip(c, sample_rate, kbps) for c in clips), strict=True)
+        psnrs = [audio.psnr(c, d) for c, d in zip(clips, decoded, strict=True)]
+        rates = [8 * size / seconds / 1000 for size in sizes]
+        summary = _summary("kbps", rates, psnrs)
+        rows.append({"method": "MP3 (LAME)", "setting": f"{kbps} kbps CBR", **summary})
+    return rows
+
+
 def combiner_run(
-    images: np.ndarray, prior_name: str, label: str, preset: str, **options: object
+    data: np.ndarray, prior_name: str, label: str, preset: str, **options: object
 ) -> dict:
-    """Compress and decompress ``images`` with one prior; rate, distortion and timings."""
+    """Compress and decompress ``data`` with one prior; rate, distortion, timings, peak memory.
+
+    ``options`` go to :func:`combiner.codec.compress` (``coder``, ``finetune``,
+    ``modality_options``...). Peak memory is the process's resident high-water mark (and the
+    GPU's peak allocation when fitting ran there), so it bounds the whole run.
+    """
     prior = load_prior(prior_name)
     start = time.perf_counter()
-    results = codec.compress(images, prior, preset=preset, **options)
-    encode_s = (time.perf_counter() - start) / len(images)
+    results = codec.compress(data, prior, preset=preset, **options)
+    encode_s = (time.perf_counter() - start) / len(data)
     start = time.perf_counter()
     decoded = [codec.decompress(r.data, prior) for r in results]
-    decode_s = (time.perf_counter() - start) / len(images)
+    decode_s = (time.perf_counter() - start) / len(data)
     if not all(np.array_equal(d, r.reconstruction) for d, r in zip(decoded, results, strict=True)):
         raise RuntimeError("a file did not decode to the encoder's reconstruction")
-    return {
+    points = 8 * len(results[0].data) / results[0].bpp  # grid points per datum
+    row = {
         "method": label,
-        "setting": f"{prior_name} {preset}",
-        "bpp": float(np.mean([r.bpp for r in results])),
-        "psnr_mean": float(np.mean([r.psnr_db for r in results])),
-        "psnr_of_mean_mse": psnr_of_mean_mse(images, decoded),
-        "kl_bpp": float(np.mean([r.kl_bits for r in results]) / images[0, ..., 0].size),
+        "setting": f"{Path(prior_name).stem} {preset}",
+        **_summary(results[0].rate_unit, [r.rate for r in results], [r.psnr_db for r in results]),
+        "kl_bits_per_point": float(np.mean([r.kl_bits for r in results]) / points),
         "blocks": len(prior.blocks),
-        "encode_s_per_image": encode_s,
-        "decode_ms_per_image": 1e3 * decode_s,
+        "encode_s_per_datum": encode_s,
+        "decode_ms_per_datum": 1e3 * decode_s,
+        "peak_rss_mib": _peak_rss_mib(),
     }
+    if torch.cuda.is_available():
+        row["peak_cuda_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return row
 
 
-def exact_sample_run(images: np.ndarray, prior_name: str, preset: str) -> dict:
+def _peak_rss_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def exact_sample_run(
+    data: np.ndarray, prior_name: str, preset: str, modality_options: dict | None = None
+) -> dict:
     """COMBINER's "theoretical" reference: KL rate, one exact posterior sample. Not a file."""
-    estimates = codec.estimate_exact_sample(images, load_prior(prior_name), preset=preset)
+    estimates = codec.estimate_exact_sample(
+        data, load_prior(prior_name), preset=preset, modality_options=modality_options
+    )
     return {
         "method": "COMBINER exact sample (KL estimate, no file)",
-        "setting": f"{prior_name} {preset}",
-        "bpp": float(np.mean([e.bpp_estimate for e in estimates])),
-        "psnr_mean": float(np.mean([e.psnr_db for e in estimates])),
+        "setting": f"{Path(prior_name).stem} {preset}",
+        **_summary(
+            estimates[0].rate_unit, [e.rate for e in estimates], [e.psnr_db for e in estimates]
+        ),
     }
 
 
@@ -139,8 +226,15 @@ def append(log: Path, row: dict) -> None:
     print({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
 
 
-def report(log: Path, anchors: str | None = None, title: str = "") -> list[dict]:
-    """Rebuild ``<log>.csv``, ``<log>.md`` and ``<log>.png`` from all rows of the log."""
+def report(log: Path, anchors: str | None = None, title: str = "", unit: str = "bpp") -> list[dict]:
+    """Rebuild ``<log>.csv``, ``<log>.md`` and ``<log>.png`` from all rows of the log.
+
+    Args:
+        log: the JSON-lines log.
+        anchors: a key of :data:`ANCHORS` whose published points join the plot.
+        title: plot title.
+        unit: the rows' rate column and the plot's x axis (``"bpp"``, ``"kbps"``).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -163,7 +257,7 @@ def report(log: Path, anchors: str | None = None, title: str = "") -> list[dict]
 
     fig, ax = plt.subplots(figsize=(7, 4.8))
     for method in dict.fromkeys(r["method"] for r in rows):
-        points = sorted((r["bpp"], r["psnr_mean"]) for r in rows if r["method"] == method)
+        points = sorted((r[unit], r["psnr_mean"]) for r in rows if r["method"] == method)
         style = (
             "o-"
             if method.startswith("COMBINER (")
@@ -174,13 +268,9 @@ def report(log: Path, anchors: str | None = None, title: str = "") -> list[dict]
         ax.plot(*zip(*points, strict=True), style, label=method, markersize=5)
     for name, points in ANCHORS.get(anchors or "", {}).items():
         ax.plot(*zip(*points, strict=True), "x--", label=f"{name} (published)")
-    ax.set(
-        xlabel="bits per pixel (whole file)",
-        ylabel="PSNR (dB)",
-        title=title,
-        xlim=(0, 6),
-        ylim=(10, 45),
-    )
+    ax.set(xlabel=f"rate ({_UNIT_LABELS.get(unit, unit)}, whole files)", ylabel="PSNR (dB)")
+    ax.set_title(title)
+    ax.set_xlim(left=0)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()

@@ -90,6 +90,13 @@ CIFAR_NET = INRConfig(layers=4, hidden=16, fourier=32, max_frequency=16.0)
 KODAK_SMALL_NET = INRConfig(layers=6, hidden=48, fourier=64, max_frequency=256.0)
 KODAK_LARGE_NET = INRConfig(layers=7, hidden=56, fourier=96, max_frequency=256.0)
 AUDIO_NET = INRConfig(coord_dim=1, out_dim=1, layers=6, hidden=48, fourier=64, max_frequency=4096.0)
+#: The same by name, for command lines and configuration files.
+NAMED_NETS = {
+    "cifar": CIFAR_NET,
+    "kodak-small": KODAK_SMALL_NET,
+    "kodak-large": KODAK_LARGE_NET,
+    "audio": AUDIO_NET,
+}
 
 
 def fourier_features(coords: torch.Tensor, config: INRConfig) -> torch.Tensor:

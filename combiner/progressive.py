@@ -33,6 +33,7 @@ def code_progressively(
     log2_num_candidates: int,
     seed: int,
     fit_options: dict | None = None,
+    finetune_every: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Code every block of every datum in the batch.
 
@@ -50,6 +51,7 @@ def code_progressively(
         fit_options: keyword arguments of ``fit_posteriors`` for fine-tuning between blocks
             (``prior``, ``penalties``, ``steps``, ``lr``, ``compile_loss``); ``None`` codes
             without fine-tuning.
+        finetune_every: fine-tune after every this many blocks (COMBINER: 1).
 
     Returns:
         ``(indices (batch, num_blocks) int64, weights (batch, num_params) float64)``.
@@ -76,7 +78,7 @@ def code_progressively(
             weights[b, block] = result.sample
         frozen.mask[:, block] = True
         frozen.values[:, block] = torch.from_numpy(weights[:, block]).float().to(device)
-        if fit_options and k + 1 < len(blocks):
+        if fit_options and k + 1 < len(blocks) and (k + 1) % finetune_every == 0:
             fit_posteriors(net, coords, values, frozen=frozen, seed=seed + k + 1, **fit_options)
     return indices, weights
 

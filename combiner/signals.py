@@ -57,7 +57,7 @@ class Modality(Protocol):
         """Distortion in dB between checked values and :meth:`output` data."""
         ...
 
-    def rate(self, num_bytes: int, grid: tuple[int, ...]) -> float:
+    def rate(self, num_bytes: float, grid: tuple[int, ...]) -> float:
         """Rate of a file of ``num_bytes`` for one datum, in :attr:`rate_unit`."""
         ...
 
@@ -94,7 +94,7 @@ class ImageModality:
     def psnr(self, reference: np.ndarray, decoded: np.ndarray) -> float:
         return _psnr(float(np.mean((decoded / 255.0 - reference) ** 2)), 1.0)
 
-    def rate(self, num_bytes: int, grid: tuple[int, ...]) -> float:
+    def rate(self, num_bytes: float, grid: tuple[int, ...]) -> float:
         return 8.0 * num_bytes / math.prod(grid)
 
     @property
@@ -138,7 +138,7 @@ class AudioModality:
     def psnr(self, reference: np.ndarray, decoded: np.ndarray) -> float:
         return _psnr(float(np.mean((decoded / 32767.0 - reference) ** 2)), 2.0)
 
-    def rate(self, num_bytes: int, grid: tuple[int, ...]) -> float:
+    def rate(self, num_bytes: float, grid: tuple[int, ...]) -> float:
         return 8.0 * num_bytes / (grid[0] / self.sample_rate) / 1000.0
 
     @property

@@ -97,17 +97,19 @@ def test_errors_are_messages_and_nothing_is_written(workspace, capsys):
     assert code == 1 and "prior file" in capsys.readouterr().err
 
 
-def test_audio_through_the_cli(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def audio_workspace(tmp_path_factory):
     from scipy.io import wavfile
 
-    clips = tmp_path / "clips"
+    root = tmp_path_factory.mktemp("audio")
+    clips = root / "clips"
     clips.mkdir()
     t = np.arange(1600) / 16000
     for k, f in enumerate((220, 330)):
         wavfile.write(
             clips / f"c{k}.wav", 16000, (8000 * np.sin(2 * np.pi * f * t)).astype(np.int16)
         )
-    prior = tmp_path / "audio.npz"
+    prior = root / "audio.npz"
     train = [
         "train-prior",
         str(clips),
@@ -121,10 +123,18 @@ def test_audio_through_the_cli(tmp_path, capsys):
         "800",
     ]
     assert cli.main(train) == 0
+    return root
+
+
+def test_audio_through_the_cli(audio_workspace, tmp_path, capsys):
+    from scipy.io import wavfile
+
+    prior = audio_workspace / "audio.npz"
+    t = np.arange(800) / 16000
     out, wav = tmp_path / "c0.cmb", tmp_path / "c0.wav"
     args = ["--prior", str(prior), "--preset", "tiny"]
     wavfile.write(
-        tmp_path / "short.wav", 16000, (8000 * np.sin(2 * np.pi * 220 * t[:800])).astype(np.int16)
+        tmp_path / "short.wav", 16000, (8000 * np.sin(2 * np.pi * 220 * t)).astype(np.int16)
     )
     assert cli.main(["compress", str(tmp_path / "short.wav"), "-o", str(out), *args]) == 0
     assert "kbps" in capsys.readouterr().out
@@ -178,3 +188,16 @@ def test_evaluate_writes_table_and_plot(workspace, capsys):
     ):
         assert label in table
     assert out.with_suffix(".png").stat().st_size > 0 and out.with_suffix(".csv").exists()
+
+
+def test_evaluate_audio_with_mp3_and_anchors(audio_workspace):
+    out = audio_workspace / "eval" / "rd"
+    args = ["evaluate", "--folder", str(audio_workspace / "clips"), "--chunk", "800"]
+    args += ["--priors", str(audio_workspace / "audio.npz"), "--preset", "tiny"]
+    args += ["--anchors", "librispeech", "-o", str(out)]
+    assert cli.main(args) == 0
+    rows = out.with_suffix(".csv").read_text().splitlines()
+    assert rows[0].split(",")[2] == "kbps"
+    assert any(r.startswith("COMBINER (tiny)") for r in rows)
+    assert sum(r.startswith("MP3 (LAME)") for r in rows) == 6
+    assert out.with_suffix(".png").stat().st_size > 0
