@@ -16,6 +16,7 @@ from combiner.shipped import DEFAULT_PRIOR, available_priors, load_prior
 from combiner.signals import get_modality
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+CHANNELS_LAST_HELP = ".npy arrays: the last axis holds channels (default: one channel)"
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -51,6 +52,23 @@ def read_audio(path: Path, sample_rate: int) -> np.ndarray:
     return np.clip(data.astype(np.float64) / scale, -1.0, 1.0)
 
 
+def read_array(path: Path, channels_last: bool = False) -> np.ndarray:
+    """A ``.npy`` array as ``(*grid, channels)`` float64; a single channel unless
+    ``channels_last`` says the last axis holds channels.
+
+    Raises:
+        ValueError: unreadable, not numeric, or empty.
+    """
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot read array {path}: {err}") from None
+    if data.dtype.kind not in "biuf" or data.size == 0:
+        raise ValueError(f"{path} holds {data.dtype} data of shape {data.shape}: need numbers")
+    data = data.astype(np.float64)
+    return data if channels_last else data[..., None]
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
     # Write beside the target and rename, so a failure never leaves half a file.
     tmp = path.with_name(path.name + ".partial")
@@ -62,6 +80,12 @@ def _training_data(folder: Path, args: argparse.Namespace) -> tuple[np.ndarray, 
     files = sorted(folder.iterdir())
     images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
     clips = [p for p in files if p.suffix.lower() == ".wav"]
+    arrays = [p for p in files if p.suffix.lower() == ".npy"]
+    if arrays:
+        data = [read_array(p, args.channels_last) for p in arrays]
+        if len({d.shape for d in data}) > 1:
+            raise ValueError(f"the arrays in {folder} differ in shape; crop them to one")
+        return np.stack(data), "array"
     if images:
         return np.stack([read_image(p) for p in images]), "image"
     if clips:
@@ -74,7 +98,7 @@ def _training_data(folder: Path, args: argparse.Namespace) -> tuple[np.ndarray, 
         if not chunks:
             raise ValueError(f"no clip in {folder} is {args.chunk} samples long")
         return np.stack(chunks), "audio"
-    raise ValueError(f"no .png, .jpg or .wav files in {folder}")
+    raise ValueError(f"no .png, .jpg, .wav or .npy files in {folder}")
 
 
 def _train_prior(args: argparse.Namespace) -> None:
@@ -99,11 +123,20 @@ def _train_prior(args: argparse.Namespace) -> None:
 
 def _compress(args: argparse.Namespace) -> None:
     path = Path(args.input)
-    if path.suffix.lower() == ".wav":
-        signal, options = read_audio(path, args.sample_rate), {"sample_rate": args.sample_rate}
+    suffix = path.suffix.lower()
+    if suffix == ".wav":
+        signal, modality = read_audio(path, args.sample_rate), "audio"
+    elif suffix == ".npy":
+        signal, modality = read_array(path, args.channels_last), "array"
     else:
-        signal, options = read_image(path), None
+        signal, modality = read_image(path), "image"
+    options = {"sample_rate": args.sample_rate} if modality == "audio" else None
     prior = load_prior(f"cifar-learned-beta{args.beta:.0e}" if args.beta else args.prior)
+    if prior.modality != modality:
+        raise ValueError(
+            f"{path} holds {modality} data but the prior models {prior.modality} data: "
+            f"pass --prior with a prior trained on {modality} data (combiner train-prior)"
+        )
     result = codec.compress(
         signal[None],
         prior,
@@ -128,6 +161,9 @@ def _decompress(args: argparse.Namespace) -> None:
     tmp = Path(args.output + ".partial")
     if header.modality == "audio":
         wavfile.write(tmp, header.modality_params[0], decoded[:, 0])
+    elif header.modality == "array":
+        with open(tmp, "wb") as f:  # np.save(path) would append ".npy" to the name
+            np.save(f, decoded[..., 0] if decoded.shape[-1] == 1 else decoded)
     else:
         Image.fromarray(decoded).save(tmp, format="PNG")
     tmp.replace(args.output)
@@ -210,7 +246,9 @@ def _demo(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="combiner", description="COMBINER image compression")
     sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train-prior", help="learn a prior from a folder of images or WAVs")
+    train = sub.add_parser(
+        "train-prior", help="learn a prior from a folder of images, WAVs or .npy arrays"
+    )
     train.add_argument("data")
     train.add_argument("-o", "--output", required=True)
     train.add_argument("--prior", default="learned", choices=["learned", "isotropic"])
@@ -228,8 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--sample-rate", type=int, default=16_000, help="expected WAV sample rate")
     train.add_argument("--chunk", type=int, default=48_000, help="audio chunk length (samples)")
+    train.add_argument("--channels-last", action="store_true", help=CHANNELS_LAST_HELP)
     train.set_defaults(run=_train_prior)
-    comp = sub.add_parser("compress", help="image (PNG/JPEG) or mono WAV -> .cmb")
+    comp = sub.add_parser("compress", help="image (PNG/JPEG), mono WAV or .npy array -> .cmb")
     comp.add_argument("input")
     comp.add_argument("-o", "--output", required=True)
     comp.add_argument(
@@ -247,8 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--preset", default="fast", choices=sorted(codec.PRESETS))
     comp.add_argument("--seed", type=int, default=0)
     comp.add_argument("--sample-rate", type=int, default=16_000, help="expected WAV sample rate")
+    comp.add_argument("--channels-last", action="store_true", help=CHANNELS_LAST_HELP)
     comp.set_defaults(run=_compress)
-    dec = sub.add_parser("decompress", help=".cmb -> PNG (images) or WAV (audio)")
+    dec = sub.add_parser("decompress", help=".cmb -> PNG (images), WAV (audio) or .npy (arrays)")
     dec.add_argument("input")
     dec.add_argument("-o", "--output", required=True)
     dec.add_argument("--prior", default=DEFAULT_PRIOR, help="the prior the file was made with")
@@ -286,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("-o", "--output", default="combiner-eval/rd", help="output stem")
     ev.add_argument("--sample-rate", type=int, default=16_000, help="expected WAV sample rate")
     ev.add_argument("--chunk", type=int, default=48_000, help="audio chunk length (samples)")
+    ev.add_argument("--channels-last", action="store_true", help=CHANNELS_LAST_HELP)
     ev.set_defaults(run=_evaluate)
     priors = sub.add_parser("priors", help="list the shipped priors")
     priors.set_defaults(run=lambda _args: print("\n".join(available_priors())))

@@ -221,7 +221,12 @@ def train_prior(
     images = kind.check(images)
     schedule = _preset(preset)
     grid = kind.grid_shape(images)
-    config = config or INRConfig(coord_dim=len(grid), out_dim=images.shape[-1])
+    # COMBINER's CIFAR net by default; its 32 Fourier features rounded down to a multiple of
+    # 2 * axes (30 for volumes).
+    axes = len(grid)
+    config = config or INRConfig(
+        coord_dim=axes, out_dim=images.shape[-1], fourier=32 // (2 * axes) * 2 * axes
+    )
     if config.coord_dim != len(grid) or config.out_dim != images.shape[-1]:
         raise ValueError(f"config expects {config.coord_dim} axes and {config.out_dim} channels")
     device = device or default_device()

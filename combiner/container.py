@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 MAGIC = b"CB"
 VERSION = 1
-MODALITIES = ("image", "audio")
+MODALITIES = ("image", "audio", "array")
 #: Stable ids: a file names its coder and index model by position in these tuples.
 CODERS = ("astar", "mrc")
 INDEX_MODELS = ("uniform", "empirical", "zipf")

@@ -1,5 +1,9 @@
 """Signals as coordinate grids: every modality maps data to ``(coordinates, values)`` and back.
 
+Three modalities are built in: ``image`` (``(H, W, 1 or 3)`` in [0, 1]), ``audio`` (mono
+waveforms in [-1, 1]) and ``array`` (any float field on a grid of 1 to 3 axes, e.g. a climate
+field or a volume, scaled to [-1, 1] by a value range the file records).
+
 A modality says how to validate its data, which coordinate grid it lives on (``k`` axes in
 ``[-1, 1]``), how values are scaled for the network, how decoded values become output data, and
 how distortion and rate are measured. COMBINER itself never looks further than the grid.
@@ -16,6 +20,7 @@ Examples:
 from __future__ import annotations
 
 import math
+import struct
 from typing import ClassVar, Protocol
 
 import numpy as np
@@ -146,7 +151,109 @@ class AudioModality:
         return (self.sample_rate,)
 
 
-_MODALITIES: dict[str, type] = {m.name: m for m in (ImageModality, AudioModality)}
+def _float32_bits(value: float) -> int:
+    return struct.unpack("<I", struct.pack("<f", value))[0]
+
+
+def _bits_float32(bits: int) -> float:
+    return struct.unpack("<f", struct.pack("<I", bits))[0]
+
+
+class ArrayModality:
+    """Float arrays ``(*grid, channels)`` on 1 to 3 coordinate axes; PSNR over the value range.
+
+    The network sees values mapped linearly from ``[low, high]`` to ``[-1, 1]``. Unless given,
+    the range is taken (rounded outward to float32) from the first batch :meth:`check` sees, and
+    every file of that batch records it, so the decoder rebuilds the same scale. Distortion is
+    PSNR with the range as peak; the rate is in bits per value (grid points times channels).
+
+    Args:
+        axes: coordinate axes (1 to 3); ``None`` takes them from the data.
+        channels: values per grid point; ``None`` takes them from the data.
+        low, high: value range; ``None`` takes it from the data.
+
+    Examples:
+        >>> import numpy as np
+        >>> field = ArrayModality()
+        >>> values = field.check(np.linspace(-5.0, 3.0, 12).reshape(1, 3, 4, 1))
+        >>> float(values.min()), float(values.max()), field.rate_unit
+        (-1.0, 1.0, 'bits per value')
+        >>> field.output(values[0])[0, 0, 0]
+        np.float32(-5.0)
+    """
+
+    name: ClassVar[str] = "array"
+    rate_unit: ClassVar[str] = "bits per value"
+    max_axes: ClassVar[int] = 3
+
+    def __init__(
+        self,
+        axes: int | None = None,
+        channels: int | None = None,
+        low: float | None = None,
+        high: float | None = None,
+    ) -> None:
+        if axes is not None and not 1 <= axes <= self.max_axes:
+            raise ValueError(f"arrays have 1 to {self.max_axes} coordinate axes, not {axes}")
+        if (low is None) != (high is None) or (low is not None and not low < high):
+            raise ValueError("give both low < high, or neither")
+        self.axes, self.channels, self.low, self.high = axes, channels, low, high
+
+    @classmethod
+    def from_params(cls, axes: int, channels: int, low_bits: int, high_bits: int) -> ArrayModality:
+        """Rebuild from a file's :attr:`params`."""
+        return cls(axes, channels, _bits_float32(low_bits), _bits_float32(high_bits))
+
+    def check(self, batch: np.ndarray) -> np.ndarray:
+        batch = _finite(batch, "array values")
+        axes = batch.ndim - 2
+        if not 1 <= axes <= self.max_axes:
+            raise ValueError(
+                f"expected arrays of shape (batch, *grid, channels) with 1 to {self.max_axes} "
+                f"grid axes, got {batch.shape} ({axes} axes)"
+            )
+        if self.axes not in (None, axes) or self.channels not in (None, batch.shape[-1]):
+            raise ValueError(
+                f"expected {self.axes} axes and {self.channels} channels, got {batch.shape[1:]}"
+            )
+        self.axes, self.channels = axes, batch.shape[-1]
+        if self.low is None:
+            # The range as float32 (what a file stores), rounded outward so the data stay inside.
+            low, high = np.float32(batch.min()), np.float32(batch.max())
+            low = np.nextafter(low, np.float32(-np.inf)) if low > batch.min() else low
+            high = np.nextafter(high, np.float32(np.inf)) if high < batch.max() else high
+            high = max(high, np.nextafter(low, np.float32(np.inf)))  # a constant array
+            self.low, self.high = float(low), float(high)
+        elif batch.min() < self.low or batch.max() > self.high:
+            raise ValueError(f"array values must lie in [{self.low}, {self.high}]")
+        return (batch - self.low) / (self.high - self.low) * 2.0 - 1.0
+
+    def grid_shape(self, batch: np.ndarray) -> tuple[int, ...]:
+        return tuple(batch.shape[1:-1])
+
+    def _scaled(self, values: np.ndarray) -> np.ndarray:
+        if self.low is None:
+            raise ValueError("the value range is unknown: check a batch first")
+        return self.low + (np.clip(values, -1.0, 1.0) + 1.0) / 2.0 * (self.high - self.low)
+
+    def output(self, values: np.ndarray) -> np.ndarray:
+        return self._scaled(values).astype(np.float32)
+
+    def psnr(self, reference: np.ndarray, decoded: np.ndarray) -> float:
+        scaled = (np.asarray(decoded, np.float64) - self.low) / (self.high - self.low) * 2.0 - 1.0
+        return _psnr(float(np.mean((scaled - reference) ** 2)), 2.0)
+
+    def rate(self, num_bytes: float, grid: tuple[int, ...]) -> float:
+        return 8.0 * num_bytes / (math.prod(grid) * (self.channels or 1))
+
+    @property
+    def params(self) -> tuple[int, ...]:
+        if self.low is None or self.axes is None:
+            raise ValueError("the value range is unknown: check a batch first")
+        return (self.axes, self.channels, _float32_bits(self.low), _float32_bits(self.high))
+
+
+_MODALITIES: dict[str, type] = {m.name: m for m in (ImageModality, AudioModality, ArrayModality)}
 
 
 def register_modality(cls: type) -> type:
@@ -162,11 +269,12 @@ def available_modalities() -> tuple[str, ...]:
 
 
 def get_modality(name: str, *params: int, **options: object) -> Modality:
-    """The modality registered as ``name`` (``"image"`` or ``"audio"``).
+    """The modality registered as ``name`` (``"image"``, ``"audio"``, ``"array"``...).
 
     Args:
         name: registry name.
-        *params: the modality's ``params``, as a file records them.
+        *params: the modality's ``params``, as a file records them (passed to the class's
+            ``from_params`` when it has one, else to its constructor).
         **options: constructor options (e.g. ``sample_rate`` for audio).
     """
     try:
@@ -176,6 +284,8 @@ def get_modality(name: str, *params: int, **options: object) -> Modality:
             f"unknown modality {name!r}; choose one of {available_modalities()}"
         ) from None
     try:
-        return cls(*params, **options)  # type: ignore[arg-type]
+        if params:
+            return getattr(cls, "from_params", cls)(*params, **options)
+        return cls(**options)
     except TypeError:
         raise ValueError(f"bad parameters {params or options} for modality {name!r}") from None

@@ -201,3 +201,56 @@ def test_evaluate_audio_with_mp3_and_anchors(audio_workspace):
     assert any(r.startswith("COMBINER (tiny)") for r in rows)
     assert sum(r.startswith("MP3 (LAME)") for r in rows) == 6
     assert out.with_suffix(".png").stat().st_size > 0
+
+
+@pytest.fixture(scope="module")
+def array_workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("arrays")
+    fields = root / "fields"
+    fields.mkdir()
+    y, x = np.mgrid[0:6, 0:8] / 8.0
+    for k in range(3):
+        np.save(fields / f"f{k}.npy", 280.0 + 15.0 * np.sin(4 * x + 3 * y + k))
+    prior = root / "fields.npz"
+    train = ["train-prior", str(fields), "-o", str(prior), "--preset", "tiny", "--kappa", "8"]
+    assert cli.main(train) == 0
+    return root
+
+
+def test_npy_arrays_through_the_cli(array_workspace, tmp_path, capsys):
+    prior, fields = array_workspace / "fields.npz", array_workspace / "fields"
+    out, decoded = tmp_path / "f0.cmb", tmp_path / "f0.npy"
+    args = ["--prior", str(prior), "--preset", "tiny"]
+    assert cli.main(["compress", str(fields / "f0.npy"), "-o", str(out), *args]) == 0
+    assert "bits per value" in capsys.readouterr().out
+    assert cli.main(["decompress", str(out), "-o", str(decoded), "--prior", str(prior)]) == 0
+    field = np.load(decoded)
+    assert field.shape == (6, 8) and field.dtype == np.float32
+    assert 260.0 < field.mean() < 300.0
+
+
+@pytest.mark.parametrize(
+    ("array", "message"),
+    [
+        (np.zeros((2, 2, 2, 2)), "1 to 3 grid axes"),
+        (np.array([[1.0, np.nan], [2.0, 3.0]]), "NaN"),
+        (np.array(["a", "b"]), "need numbers"),
+        (np.zeros((6, 8, 3)), "models 2-axis array data"),
+    ],
+)
+def test_bad_npy_arrays_are_refused(array_workspace, tmp_path, capsys, array, message):
+    np.save(tmp_path / "bad.npy", array)
+    out = tmp_path / "bad.cmb"
+    args = ["compress", str(tmp_path / "bad.npy"), "-o", str(out), "--preset", "tiny"]
+    args += ["--prior", str(array_workspace / "fields.npz")]
+    if array.ndim == 3:
+        args.append("--channels-last")
+    assert cli.main(args) == 1
+    assert message in capsys.readouterr().err and not out.exists()
+
+
+def test_an_array_with_an_image_prior_is_refused(array_workspace, tmp_path, capsys):
+    out = tmp_path / "f0.cmb"
+    args = ["compress", str(array_workspace / "fields" / "f0.npy"), "-o", str(out)]
+    assert cli.main([*args, "--preset", "tiny"]) == 1
+    assert "prior models image data" in capsys.readouterr().err and not out.exists()

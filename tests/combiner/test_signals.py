@@ -86,3 +86,63 @@ def test_training_on_a_quarter_of_the_points(clips):
     prior = codec.train_prior(clips, modality="audio", preset=preset, beta=1e-4, kappa=8)
     result = codec.compress(clips[:1], prior, preset=preset)[0]
     assert np.array_equal(codec.decompress(result.data, prior), result.reconstruction)
+
+
+@pytest.mark.parametrize("grid", [(40,), (6, 7), (3, 4, 5)])
+def test_array_round_trip_on_one_to_three_axes(grid):
+    rng = np.random.default_rng(len(grid))
+    axes = np.meshgrid(*[np.linspace(0, 1, n) for n in grid], indexing="ij")
+    fields = np.stack([100.0 + 40.0 * np.sin(3 * sum(axes) + k) for k in range(3)])[..., None]
+    fields += rng.normal(0, 0.5, fields.shape)
+    prior = codec.train_prior(fields, modality="array", preset="tiny", beta=1e-4, kappa=8)
+    assert prior.config.coord_dim == len(grid)
+    result = codec.compress(fields[:1], prior, preset="tiny")[0]
+    assert result.reconstruction.dtype == np.float32 and result.reconstruction.shape == (
+        *grid,
+        1,
+    )
+    assert result.rate_unit == "bits per value"
+    assert result.rate == pytest.approx(8 * len(result.data) / np.prod(grid))
+    header, _ = container.unpack(result.data)
+    recorded = get_modality("array", *header.modality_params)
+    assert header.modality == "array"
+    assert recorded.low <= fields[0].min() and recorded.high >= fields[0].max()
+    assert np.array_equal(codec.decompress(result.data, prior), result.reconstruction)
+    # The reconstruction lives on the data's scale, inside the recorded range.
+    assert (
+        recorded.low <= result.reconstruction.min() <= result.reconstruction.max() <= recorded.high
+    )
+    assert 50.0 < result.reconstruction.mean() < 150.0
+
+
+def test_array_range_and_psnr_use_the_recorded_scale():
+    field = get_modality("array")
+    values = field.check(np.array([[[-2.0], [0.0], [6.0]]]))
+    assert values.min() >= -1.0 and values.max() <= 1.0
+    rebuilt = get_modality("array", *field.params)
+    assert (rebuilt.low, rebuilt.high) == (field.low, field.high)
+    decoded = rebuilt.output(values[0])
+    np.testing.assert_allclose(decoded[:, 0], [-2.0, 0.0, 6.0], rtol=1e-6)
+    # An error of 0.08 on a range of 8 is 1% of the peak: 40 dB.
+    assert rebuilt.psnr(values[0], decoded + 0.08) == pytest.approx(40.0, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (np.zeros((1, 2, 2, 2, 2, 1)), "1 to 3 grid axes"),
+        (np.zeros((1, 5)), "1 to 3 grid axes"),
+        (np.array([[[1.0], [np.nan]]]), "NaN"),
+        (np.array([[[1.0], [np.inf]]]), "infinite"),
+    ],
+)
+def test_bad_arrays_are_refused(bad, message):
+    with pytest.raises(ValueError, match=message):
+        get_modality("array").check(bad)
+
+
+def test_array_modality_refuses_data_outside_a_given_range():
+    with pytest.raises(ValueError, match="must lie in"):
+        get_modality("array", low=0.0, high=1.0).check(np.full((1, 3, 1), 2.0))
+    with pytest.raises(ValueError, match="low < high"):
+        get_modality("array", low=1.0, high=1.0)
