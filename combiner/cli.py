@@ -222,16 +222,17 @@ def _evaluate(args: argparse.Namespace) -> None:
     if args.exact_sample:
         row = evaluate.exact_sample_run(data, args.ablation_prior, args.preset, **options)
         evaluate.append(log, row)
-    if not args.no_baselines:
-        baselines = (
-            evaluate.audio_baselines(data, args.sample_rate)
-            if audio
-            else evaluate.image_baselines(data)
-        )
-        for row in baselines:
+    if args.kl_map:
+        path = log.with_name(log.stem + "-kl.png")
+        evaluate.kl_map(data[0], args.ablation_prior, args.preset, path, **options)
+        print(f"wrote {path}")
+    baselines = {"audio": evaluate.audio_baselines, "image": evaluate.image_baselines}
+    if not args.no_baselines and modality in baselines:
+        rate = (args.sample_rate,) if audio else ()
+        for row in baselines[modality](data, *rate):
             evaluate.append(log, row)
-    noun = "clips" if audio else "images"
-    evaluate.report(log, anchors, f"{what}, {len(data)} {noun}", unit="kbps" if audio else "bpp")
+    unit = get_modality(modality).rate_unit
+    evaluate.report(log, anchors, f"{what}, {len(data)} {modality} data", unit=unit)
     print(
         f"wrote {log.with_suffix('.csv')}, {log.with_suffix('.md')} and {log.with_suffix('.png')}"
     )
@@ -320,6 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--mrc", action="store_true", help="ablation: MRC instead of A*")
     ev.add_argument("--no-finetune", action="store_true", help="ablation: no fine-tuning")
     ev.add_argument("--exact-sample", action="store_true", help="reference: KL rate, exact sample")
+    ev.add_argument(
+        "--kl-map",
+        action="store_true",
+        help="figure: KL per weight of the first datum under --ablation-prior (<output>-kl.png)",
+    )
     ev.add_argument(
         "--no-baselines", action="store_true", help="skip JPEG, WebP, JPEG 2000 (or MP3)"
     )

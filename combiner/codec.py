@@ -361,11 +361,16 @@ def _fit(
     return _Fitted(net, coords, values, options, prior_std.numpy(), side_info)
 
 
-def _kl_bits(fitted: _Fitted, pf: PriorFile) -> np.ndarray:
-    """KL of each datum's posterior from the prior it codes with, in bits; ``(batch,)``."""
+def _kl_bits_per_weight(fitted: _Fitted, pf: PriorFile) -> np.ndarray:
+    """KL of each weight's posterior from the prior it codes with, in bits; ``(batch, n)``."""
     mean, std = fitted.posterior()
     kl = gaussian_kl_nats(mean, std, pf.prior.mean, torch.from_numpy(fitted.prior_std))
-    return (kl * LOG2E).sum(dim=1).numpy()
+    return (kl * LOG2E).numpy()
+
+
+def _kl_bits(fitted: _Fitted, pf: PriorFile) -> np.ndarray:
+    """KL of each datum's posterior from the prior it codes with, in bits; ``(batch,)``."""
+    return _kl_bits_per_weight(fitted, pf).sum(axis=1)
 
 
 def _checked_batch(
@@ -463,6 +468,24 @@ def compress(
             )
         )
     return results
+
+
+def posterior_kl_bits(
+    data: np.ndarray,
+    prior_file: PriorFile,
+    preset: str | Preset = "fast",
+    seed: int = 0,
+    device: str | None = None,
+    modality_options: dict | None = None,
+) -> np.ndarray:
+    """KL of each weight's fitted posterior from the prior, in bits; ``(B, num_params)``.
+
+    The posteriors are fitted as :func:`compress` fits them (same seed, same penalties), but
+    nothing is coded: this is where the bits would go (COMBINER's Figure 6).
+    """
+    pf = prior_file
+    data, kind = _checked_batch(data, pf, modality_options)
+    return _kl_bits_per_weight(_fit(data, pf, kind, _preset(preset), seed, device), pf)
 
 
 @dataclass

@@ -218,6 +218,31 @@ def exact_sample_run(
     }
 
 
+def kl_map(
+    datum: np.ndarray,
+    prior_name: str,
+    preset: str,
+    path: Path,
+    modality_options: dict | None = None,
+) -> float:
+    """Fit one datum ``(*grid, C)`` under a prior and save its KL-per-weight heat map to
+    ``path``; returns the total KL in bits."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from combiner.figures import kl_heat_map
+
+    prior = load_prior(prior_name)
+    kl_bits = codec.posterior_kl_bits(
+        datum[None], prior, preset=preset, modality_options=modality_options
+    )[0]
+    title = f"KL per weight under {Path(prior_name).stem}: {kl_bits.sum():.0f} bits"
+    fig = kl_heat_map(kl_bits, prior.config, title)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    return float(kl_bits.sum())
+
+
 def append(log: Path, row: dict) -> None:
     """Append one measured row to the JSON-lines log (and echo it)."""
     log.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ import torch
 
 from combiner.codec import decode_values, psnr
 from combiner.data import cifar10_samples
+from combiner.figures import kl_heat_map
 from combiner.fit import BlockPenalties, fit_posteriors
 from combiner.inr import INRConfig, VariationalINR
 from combiner.priors import LOG2E, gaussian_kl_nats, initial_prior
@@ -50,19 +51,13 @@ plt.show()
 
 # %% [markdown]
 # ## Where do the bits go?
-# KL per weight, one panel per layer (weights as a fan-in x fan-out matrix, biases as the last
-# row). Brighter means more bits.
+# KL per weight, one panel per layer (outputs down, inputs across, biases in the last column),
+# drawn by `combiner.figures.kl_heat_map`. Brighter means more bits.
 
 # %%
 kl = (
     gaussian_kl_nats(net.mean.detach().double(), net.std.detach().double(), prior.mean, prior.std)
     * LOG2E
 )[0]
-fig, axes = plt.subplots(1, config.layers, figsize=(12, 3))
-layers = zip(config.layer_shapes, config.layer_slices(), strict=True)
-for ax, ((fan_in, fan_out), (w, b)) in zip(axes, layers, strict=True):
-    panel = torch.cat([kl[w].reshape(fan_in, fan_out), kl[b][None]]).numpy()
-    im = ax.imshow(panel.T, aspect="auto", cmap="magma")
-    ax.set_title(f"{fan_in} -> {fan_out}: {panel.sum():.0f} bits")
-    fig.colorbar(im, ax=ax)
+kl_heat_map(kl.numpy(), config)
 plt.show()

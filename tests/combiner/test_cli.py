@@ -175,8 +175,10 @@ def test_evaluate_writes_table_and_plot(workspace, capsys):
         "--mrc",
         "--no-finetune",
         "--exact-sample",
+        "--kl-map",
     ]
     assert cli.main([*args, "-o", str(out)]) == 0
+    assert (out.parent / "rd-kl.png").stat().st_size > 0
     table = out.with_suffix(".md").read_text()
     for label in (
         "COMBINER (tiny)",

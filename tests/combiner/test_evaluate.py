@@ -39,3 +39,18 @@ def test_audio_baselines_report_kbps_rows():
     clips = 0.2 * np.sin(np.linspace(0, 300, 8_000))[None]
     rows = evaluate.audio_baselines(clips, 16_000, bitrates_kbps=(24,))
     assert rows[0]["method"] == "MP3 (LAME)" and rows[0]["kbps"] > 24
+
+
+def test_layer_panels_put_each_weight_at_its_place():
+    from combiner.figures import layer_panels
+    from combiner.inr import INRConfig
+
+    config = INRConfig(hidden=4, layers=3, fourier=8)
+    values = np.arange(config.num_params, dtype=np.float64)
+    panels = layer_panels(values, config)
+    assert [p.shape for p in panels] == [(o, i + 1) for i, o in config.layer_shapes]
+    assert sum(p.size for p in panels) == config.num_params
+    (w, b), (fan_in, fan_out) = config.layer_slices()[1], config.layer_shapes[1]
+    # Output unit j's weight from input i, then its bias in the last column.
+    assert panels[1][2, 3] == values[w][3 * fan_out + 2]
+    assert panels[1][2, fan_in] == values[b][2]
