@@ -13,8 +13,8 @@ Nothing is vendored: the data come from Debian packages and a PyPI wheel, fetche
 Usage::
 
     python benchmarks/large_signals.py prepare          # data folders under benchmarks/out
-    python benchmarks/large_signals.py audio --preset large-cpu --betas 1e-7 1e-8
-    python benchmarks/large_signals.py kodak --preset large-cpu --betas 1e-8
+    python benchmarks/large_signals.py audio --points 1e-7:9e-6 1e-8:1e-7
+    python benchmarks/large_signals.py kodak --points 1e-8:4e-6 --kl-map
 
 Each run prints and appends to ``benchmarks/out/<audio|kodak>.jsonl``; ``combiner evaluate``
 writes the CSV, markdown table and rate-distortion plot (with MP3 or JPEG/WebP/JPEG 2000 and the
@@ -122,27 +122,27 @@ def _run(command: list[str]) -> None:
     )
 
 
-def sweep(kind: str, preset: str, betas: list[float], extra: list[str]) -> None:
-    net, lr, init_variance = {
-        "audio": ("audio", "2e-4", "4e-9"),
-        "kodak": ("kodak-small", "1e-4", "4e-6"),
-    }[kind]
+def sweep(kind: str, preset: str, points: list[str], lr: str, extra: list[str]) -> None:
+    """Train one prior per ``beta:init_variance`` point, then evaluate them all."""
+    net = {"audio": "audio", "kodak": "kodak-small"}[kind]
     priors = []
-    for beta in betas:
-        prior = OUT / kind / f"prior-{preset}-beta{beta:.0e}.npz"
+    for point in points:
+        beta, init_variance = point.split(":")
+        prior = OUT / kind / f"prior-{preset}-beta{beta}-var{init_variance}.npz"
         if not prior.exists():
             _run(
                 [
                     "combiner", "train-prior", str(OUT / kind / "train"), "-o", str(prior),
-                    "--net", net, "--beta", str(beta), "--preset", preset, "--lr", lr,
+                    "--net", net, "--beta", beta, "--preset", preset, "--lr", lr,
                     "--init-variance", init_variance,
                 ]
             )  # fmt: skip
         priors.append(str(prior))
+    anchors = {"audio": "librispeech", "kodak": "kodak"}[kind]
     _run(
         [
-            "combiner", "evaluate", "--folder", str(OUT / kind / "eval"),
-            "--preset", preset, "--priors", *priors, "-o", str(OUT / kind / "rd"), *extra,
+            "combiner", "evaluate", "--folder", str(OUT / kind / "eval"), "--preset", preset,
+            "--priors", *priors, "--anchors", anchors, "-o", str(OUT / kind / "rd"), *extra,
         ]
     )  # fmt: skip
 
@@ -151,12 +151,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("what", choices=["prepare", "audio", "kodak"])
     parser.add_argument("--preset", default="large-cpu")
-    parser.add_argument("--betas", type=float, nargs="+", default=[1e-8])
+    parser.add_argument(
+        "--points",
+        nargs="+",
+        default=["1e-8:4e-6"],
+        help="rate points as beta:initial-posterior-variance (the paper tunes both per point)",
+    )
+    parser.add_argument("--lr", default="1e-3", help="prior learning rate (paper: 1e-4 Kodak)")
     args, extra = parser.parse_known_args()
     if args.what == "prepare":
         prepare()
     else:
-        sweep(args.what, args.preset, args.betas, extra)
+        sweep(args.what, args.preset, args.points, args.lr, extra)
 
 
 if __name__ == "__main__":

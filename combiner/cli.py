@@ -202,7 +202,8 @@ def _evaluate(args: argparse.Namespace) -> None:
     log = Path(args.output).with_suffix(".jsonl")
     label = f"COMBINER ({args.preset})"
     shipped = [n for n in available_priors() if n.startswith("cifar-learned")]
-    for name in shipped if args.priors is None else args.priors:
+    sweep = shipped if args.priors is None else args.priors
+    for name in sweep:
         evaluate.append(log, evaluate.combiner_run(data, name, label, args.preset, **options))
     ablations = [
         (args.isotropic, "COMBINER isotropic prior", {}),
@@ -224,7 +225,8 @@ def _evaluate(args: argparse.Namespace) -> None:
         evaluate.append(log, row)
     if args.kl_map:
         path = log.with_name(log.stem + "-kl.png")
-        evaluate.kl_map(data[0], args.ablation_prior, args.preset, path, **options)
+        prior = sweep[0] if sweep else args.ablation_prior
+        evaluate.kl_map(data[0], prior, args.preset, path, **options)
         print(f"wrote {path}")
     baselines = {"audio": evaluate.audio_baselines, "image": evaluate.image_baselines}
     if not args.no_baselines and modality in baselines:
@@ -324,7 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--kl-map",
         action="store_true",
-        help="figure: KL per weight of the first datum under --ablation-prior (<output>-kl.png)",
+        help="figure: KL per weight of the first datum under the sweep's first prior "
+        "(else --ablation-prior), saved as <output>-kl.png",
     )
     ev.add_argument(
         "--no-baselines", action="store_true", help="skip JPEG, WebP, JPEG 2000 (or MP3)"
