@@ -6,25 +6,33 @@ from combiner.codec import (
     PriorFile,
     compress,
     decompress,
+    posterior_kl_bits,
     psnr,
     train_prior,
 )
 from combiner.container import ContainerError
-from combiner.inr import INRConfig, VariationalINR
+from combiner.inr import NAMED_NETS, INRConfig, VariationalINR
 from combiner.priors import IsotropicPrior, LearnedPrior, Prior
+from combiner.signals import Modality, available_modalities, get_modality, register_modality
 
 __all__ = [
+    "NAMED_NETS",
     "PRESETS",
     "CompressResult",
     "ContainerError",
     "INRConfig",
     "IsotropicPrior",
     "LearnedPrior",
+    "Modality",
     "Prior",
     "PriorFile",
     "VariationalINR",
+    "available_modalities",
     "compress",
     "decompress",
+    "get_modality",
+    "posterior_kl_bits",
     "psnr",
+    "register_modality",
     "train_prior",
 ]
