@@ -389,6 +389,19 @@ def _checked_batch(
     return batch, kind
 
 
+def _fit_checked(
+    data: np.ndarray,
+    pf: PriorFile,
+    preset: str | Preset,
+    seed: int,
+    device: str | None,
+    modality_options: dict | None,
+) -> tuple[_Fitted, np.ndarray, Modality]:
+    """Check a batch against the prior's modality and fit its posteriors as compress does."""
+    data, kind = _checked_batch(data, pf, modality_options)
+    return _fit(data, pf, kind, _preset(preset), seed, device), data, kind
+
+
 def compress(
     images: np.ndarray,
     prior_file: PriorFile,
@@ -485,9 +498,8 @@ def posterior_kl_bits(
     The posteriors are fitted as :func:`compress` fits them (same seed, same penalties), but
     nothing is coded: this is where the bits would go (COMBINER's Figure 6).
     """
-    pf = prior_file
-    data, kind = _checked_batch(data, pf, modality_options)
-    return _kl_bits_per_weight(_fit(data, pf, kind, _preset(preset), seed, device), pf)
+    fitted, _, _ = _fit_checked(data, prior_file, preset, seed, device, modality_options)
+    return _kl_bits_per_weight(fitted, prior_file)
 
 
 @dataclass
@@ -514,8 +526,7 @@ def estimate_exact_sample(
 ) -> list[ExactSampleEstimate]:
     """Rate = KL(q || p) and distortion of one exact posterior sample, per datum (Figure 4)."""
     pf = prior_file
-    images, kind = _checked_batch(images, pf, modality_options)
-    fitted = _fit(images, pf, kind, _preset(preset), seed, device)
+    fitted, images, kind = _fit_checked(images, pf, preset, seed, device, modality_options)
     mean, std = fitted.posterior()
     side_bits = 8 * np.array([len(s) for s in fitted.side_info] or [0] * images.shape[0])
     kl_bits = _kl_bits(fitted, pf) + side_bits
