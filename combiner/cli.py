@@ -176,7 +176,7 @@ def _info(args: argparse.Namespace) -> None:
     kind = get_modality(header.modality, *header.modality_params)
     grid = header.shape[:-1]
     shape = "x".join(map(str, header.shape))
-    print(f"modality     {header.modality} {shape} {header.modality_params}")
+    print(f"modality     {kind!r}, shape {shape}")
     print(f"coder        {header.coder} (N = 2^{header.log2_num_candidates}), seed {header.seed}")
     print(f"blocks       {header.num_blocks}, index model {header.index_model}")
     if header.side_info:

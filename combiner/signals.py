@@ -106,6 +106,9 @@ class ImageModality:
     def params(self) -> tuple[int, ...]:
         return ()
 
+    def __repr__(self) -> str:
+        return "image"
+
 
 class AudioModality:
     """Mono waveforms ``(T, 1)`` in [-1, 1]; 16-bit PCM output, PSNR on [-1, 1], kbps.
@@ -149,6 +152,9 @@ class AudioModality:
     @property
     def params(self) -> tuple[int, ...]:
         return (self.sample_rate,)
+
+    def __repr__(self) -> str:
+        return f"audio at {self.sample_rate} Hz"
 
 
 def _float32_bits(value: float) -> int:
@@ -251,6 +257,10 @@ class ArrayModality:
         if self.low is None or self.axes is None:
             raise ValueError("the value range is unknown: check a batch first")
         return (self.axes, self.channels, _float32_bits(self.low), _float32_bits(self.high))
+
+    def __repr__(self) -> str:
+        values = f"values in [{self.low:.6g}, {self.high:.6g}]"
+        return f"array on {self.axes} axes, {self.channels} channels, {values}"
 
 
 _MODALITIES: dict[str, type] = {m.name: m for m in (ImageModality, AudioModality, ArrayModality)}

@@ -225,6 +225,8 @@ def test_npy_arrays_through_the_cli(array_workspace, tmp_path, capsys):
     args = ["--prior", str(prior), "--preset", "tiny"]
     assert cli.main(["compress", str(fields / "f0.npy"), "-o", str(out), *args]) == 0
     assert "bits per value" in capsys.readouterr().out
+    assert cli.main(["info", str(out)]) == 0
+    assert "array on 2 axes, 1 channels, values in [265" in capsys.readouterr().out
     assert cli.main(["decompress", str(out), "-o", str(decoded), "--prior", str(prior)]) == 0
     field = np.load(decoded)
     assert field.shape == (6, 8) and field.dtype == np.float32
