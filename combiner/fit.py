@@ -46,10 +46,8 @@ class BlockPenalties:
         kappa: float | None,
         device: torch.device | str = "cpu",
     ) -> None:
-        self.block_of_param = block_of_param
+        self.block_of_param = block_of_param.to(device)
         self.num_blocks = int(block_of_param.max()) + 1
-        # (num_params, num_blocks) one-hot: block sums as a matmul, which compiles everywhere.
-        self.block_matrix = functional.one_hot(block_of_param, self.num_blocks).float().to(device)
         self.lam = torch.full((batch, self.num_blocks), float(beta), device=device)
         self.kappa = kappa
 
@@ -77,7 +75,7 @@ def _loss(
     prior_mean: torch.Tensor,
     prior_std: torch.Tensor,
     lam: torch.Tensor,
-    block_matrix: torch.Tensor,
+    block_of_param: torch.Tensor,
     frozen_mask: torch.Tensor,
     frozen_values: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -88,7 +86,9 @@ def _loss(
     weights = torch.where(frozen_mask, frozen_values, mean)
     out = forward(features, weights, std * std * free, config, noise)
     mse = ((out - values) ** 2).mean(dim=(1, 2))
-    block_kl = kl @ block_matrix
+    # Block sums by index, not by a one-hot matmul: memory O(num_params), not O(params x blocks)
+    # (thousands of blocks for Kodak-sized images and speech).
+    block_kl = torch.zeros_like(lam).index_add(1, block_of_param, kl)
     return (mse + (lam * block_kl).sum(dim=1)).sum(), mse, block_kl
 
 
@@ -197,7 +197,7 @@ def fit_posteriors(
             prior_mean,
             prior_std,
             penalties.lam,
-            penalties.block_matrix,
+            penalties.block_of_param,
             frozen.mask,
             frozen.values,
         )
