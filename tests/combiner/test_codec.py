@@ -169,3 +169,25 @@ def test_a_failing_compiler_falls_back_to_eager(monkeypatch, images, prior_file,
     result = codec.compress(images[:1], prior_file, preset=preset)[0]
     assert np.array_equal(codec.decompress(result.data, prior_file), result.reconstruction)
     assert "fitting eagerly" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("every", [1, 5])
+def test_finetune_every_sets_how_often_fine_tuning_runs(monkeypatch, images, prior_file, every):
+    from combiner import progressive
+
+    calls = []
+    real = progressive.fit_posteriors
+
+    def counting(*args, **kwargs):
+        calls.append(int((kwargs["frozen"].mask[0]).sum()))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(progressive, "fit_posteriors", counting)
+    preset = codec.Preset(0, 0, 0, 3, 1, compile_loss=False, finetune_every=every)
+    result = codec.compress(images[:1], prior_file, preset=preset)[0]
+    num_blocks = len(prior_file.blocks)
+    # After blocks every, 2 * every, ... (never after the last one).
+    assert len(calls) == (num_blocks - 1) // every
+    sizes = np.cumsum([b.size for b in prior_file.blocks])
+    assert calls == [int(sizes[k - 1]) for k in range(every, num_blocks, every)]
+    assert np.array_equal(codec.decompress(result.data, prior_file), result.reconstruction)
