@@ -27,8 +27,8 @@ def _isolated(monkeypatch, tmp_path):
     monkeypatch.setattr(container, "MODALITIES", container.MODALITIES)
 
 
-def test_there_are_six_tutorials():
-    assert len(TUTORIALS) == 6
+def test_there_are_seven_tutorials():
+    assert len(TUTORIALS) == 7
 
 
 @pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: p.name)
