@@ -193,7 +193,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
     if args.folder:
         data, modality = _training_data(Path(args.folder), args)
-        data, anchors, what = data[: args.images], args.anchors, args.folder
+        data, anchors, what = data[: args.images], args.anchors, Path(args.folder).name
     else:
         data, modality = cifar10_samples()[0][: args.images], "image"
         anchors, what = args.anchors or "cifar10", "cifar10"
@@ -234,7 +234,8 @@ def _evaluate(args: argparse.Namespace) -> None:
         for row in baselines[modality](data, *rate):
             evaluate.append(log, row)
     unit = get_modality(modality).rate_unit
-    evaluate.report(log, anchors, f"{what}, {len(data)} {modality} data", unit=unit)
+    title = args.title or f"{what}, {len(data)} {modality} data"
+    evaluate.report(log, anchors, title, unit=unit)
     print(
         f"wrote {log.with_suffix('.csv')}, {log.with_suffix('.md')} and {log.with_suffix('.png')}"
     )
@@ -333,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-baselines", action="store_true", help="skip JPEG, WebP, JPEG 2000 (or MP3)"
     )
     ev.add_argument("-o", "--output", default="combiner-eval/rd", help="output stem")
+    ev.add_argument("--title", help="plot title (default: the folder's name and data count)")
     ev.add_argument("--sample-rate", type=int, default=16_000, help="expected WAV sample rate")
     ev.add_argument("--chunk", type=int, default=48_000, help="audio chunk length (samples)")
     ev.add_argument("--channels-last", action="store_true", help=CHANNELS_LAST_HELP)
