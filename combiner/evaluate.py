@@ -281,6 +281,13 @@ def report(log: Path, anchors: str | None = None, title: str = "", unit: str = "
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
     fig, ax = plt.subplots(figsize=(7, 4.8))
+    published = ANCHORS.get(anchors or "", {})
+    # Zoom on where COMBINER and the published points are; baselines run far beyond.
+    focus = [r[unit] for r in rows if r["method"].startswith("COMBINER")]
+    focus += [rate for points in published.values() for rate, _ in points]
+    right = 1.6 * max(focus) if focus else None
+    visible = [r["psnr_mean"] for r in rows if right is None or r[unit] <= right]
+    visible += [db for points in published.values() for _, db in points]
     for method in dict.fromkeys(r["method"] for r in rows):
         points = sorted((r[unit], r["psnr_mean"]) for r in rows if r["method"] == method)
         style = (
@@ -291,11 +298,14 @@ def report(log: Path, anchors: str | None = None, title: str = "", unit: str = "
             else ".-"
         )
         ax.plot(*zip(*points, strict=True), style, label=method, markersize=5)
-    for name, points in ANCHORS.get(anchors or "", {}).items():
+    for name, points in published.items():
         ax.plot(*zip(*points, strict=True), "x--", label=f"{name} (published)")
     ax.set(xlabel=f"rate ({_UNIT_LABELS.get(unit, unit)}, whole files)", ylabel="PSNR (dB)")
     ax.set_title(title)
-    ax.set_xlim(left=0)
+    ax.set_xlim(0, right)
+    finite = [db for db in visible if math.isfinite(db)]
+    if finite:
+        ax.set_ylim(min(finite) - 1.0, max(finite) + 1.0)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
