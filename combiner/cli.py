@@ -15,7 +15,14 @@ from combiner.inr import NAMED_NETS
 from combiner.shipped import DEFAULT_PRIOR, available_priors, load_prior
 from combiner.signals import get_modality
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+#: Which modality a file holds, by its suffix.
+MODALITY_OF_SUFFIX = {
+    ".png": "image",
+    ".jpg": "image",
+    ".jpeg": "image",
+    ".wav": "audio",
+    ".npy": "array",
+}
 CHANNELS_LAST_HELP = ".npy arrays: the last axis holds channels (default: one channel)"
 
 
@@ -76,29 +83,47 @@ def _write_atomically(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
+def _modality_of(path: Path) -> str | None:
+    return MODALITY_OF_SUFFIX.get(path.suffix.lower())
+
+
+def _read_signal(path: Path, args: argparse.Namespace) -> tuple[np.ndarray, str]:
+    """One input file as ``(signal, modality)``; other suffixes are tried as images (Pillow
+    reads BMP, TIFF, WebP...)."""
+    modality = _modality_of(path) or "image"
+    if modality == "audio":
+        return read_audio(path, args.sample_rate), modality
+    if modality == "array":
+        return read_array(path, args.channels_last), modality
+    return read_image(path), modality
+
+
+def _modality_options(modality: str, args: argparse.Namespace) -> dict | None:
+    """What ``codec.compress`` needs besides the data (the sample rate, for audio)."""
+    return {"sample_rate": args.sample_rate} if modality == "audio" else None
+
+
 def _training_data(folder: Path, args: argparse.Namespace) -> tuple[np.ndarray, str]:
     files = sorted(folder.iterdir())
-    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
-    clips = [p for p in files if p.suffix.lower() == ".wav"]
-    arrays = [p for p in files if p.suffix.lower() == ".npy"]
-    if arrays:
-        data = [read_array(p, args.channels_last) for p in arrays]
-        if len({d.shape for d in data}) > 1:
-            raise ValueError(f"the arrays in {folder} differ in shape; crop them to one")
-        return np.stack(data), "array"
-    if images:
-        return np.stack([read_image(p) for p in images]), "image"
-    if clips:
+    present = {_modality_of(p) for p in files}
+    for modality in ("array", "image", "audio"):  # one modality per folder, in this order
+        if modality in present:
+            break
+    else:
+        raise ValueError(f"no .png, .jpg, .wav or .npy files in {folder}")
+    signals = [_read_signal(p, args)[0] for p in files if _modality_of(p) == modality]
+    if modality == "audio":
         # Audio trains on equal chunks of every clip (COMBINER: 3-second chunks).
         chunks = []
-        for path in clips:
-            wave = read_audio(path, args.sample_rate)
+        for wave in signals:
             whole = len(wave) // args.chunk
             chunks += np.split(wave[: whole * args.chunk], whole) if whole else []
         if not chunks:
             raise ValueError(f"no clip in {folder} is {args.chunk} samples long")
-        return np.stack(chunks), "audio"
-    raise ValueError(f"no .png, .jpg, .wav or .npy files in {folder}")
+        return np.stack(chunks), modality
+    if len({signal.shape for signal in signals}) > 1:
+        raise ValueError(f"the {modality} files in {folder} differ in shape; crop them to one")
+    return np.stack(signals), modality
 
 
 def _train_prior(args: argparse.Namespace) -> None:
@@ -123,14 +148,7 @@ def _train_prior(args: argparse.Namespace) -> None:
 
 def _compress(args: argparse.Namespace) -> None:
     path = Path(args.input)
-    suffix = path.suffix.lower()
-    if suffix == ".wav":
-        signal, modality = read_audio(path, args.sample_rate), "audio"
-    elif suffix == ".npy":
-        signal, modality = read_array(path, args.channels_last), "array"
-    else:
-        signal, modality = read_image(path), "image"
-    options = {"sample_rate": args.sample_rate} if modality == "audio" else None
+    signal, modality = _read_signal(path, args)
     prior = load_prior(f"cifar-learned-beta{args.beta:.0e}" if args.beta else args.prior)
     if prior.modality != modality:
         raise ValueError(
@@ -144,7 +162,7 @@ def _compress(args: argparse.Namespace) -> None:
         preset=args.preset,
         seed=args.seed,
         finetune=not args.no_finetune,
-        modality_options=options,
+        modality_options=_modality_options(modality, args),
     )[0]
     _write_atomically(Path(args.output), result.data)
     print(
@@ -198,7 +216,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         data, modality = cifar10_samples()[0][: args.images], "image"
         anchors, what = args.anchors or "cifar10", "cifar10"
     audio = modality == "audio"
-    options = {"modality_options": {"sample_rate": args.sample_rate}} if audio else {}
+    options = {"modality_options": _modality_options(modality, args)}
     log = Path(args.output).with_suffix(".jsonl")
     label = f"COMBINER ({args.preset})"
     shipped = [n for n in available_priors() if n.startswith("cifar-learned")]
