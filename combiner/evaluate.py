@@ -98,7 +98,7 @@ def image_baselines(
     JPEG and WebP take a quality 5..95; JPEG 2000 a target PSNR in dB (20..50).
     """
     rows = []
-    pixels = images.shape[1] * images.shape[2]
+    image, grid = get_modality("image"), images.shape[1:3]
     for name in codecs:
         fmt, options = _PILLOW_CODECS[name]
         sweep = qualities or (range(20, 52, 3) if name == "JPEG 2000" else range(5, 100, 5))
@@ -106,12 +106,12 @@ def image_baselines(
             sizes, decoded = zip(
                 *(pillow_round_trip(img, fmt, **options(q)) for img in images), strict=True
             )
-            psnrs = [codec.psnr(r, d) for r, d in zip(images, decoded, strict=True)]
+            psnrs = [image.psnr(r, d) for r, d in zip(images, decoded, strict=True)]
             rows.append(
                 {
                     "method": _LABELS[name],
                     "setting": f"q={q}",
-                    **_summary("bpp", [8 * size / pixels for size in sizes], psnrs),
+                    **_summary("bpp", [image.rate(size, grid) for size in sizes], psnrs),
                 }
             )
     return rows
@@ -151,12 +151,11 @@ def audio_baselines(
     """Mean rate (whole files, kbps) and PSNR of MP3 over a bitrate sweep; ``clips (B, T)``."""
     audio = get_modality("audio", sample_rate)
     clips = audio.check(clips)[..., 0]
-    seconds = clips.shape[1] / sample_rate
     rows = []
     for kbps in bitrates_kbps:
         sizes, decoded = zip(*(mp3_round_trip(c, sample_rate, kbps) for c in clips), strict=True)
         psnrs = [audio.psnr(c, d) for c, d in zip(clips, decoded, strict=True)]
-        rates = [8 * size / seconds / 1000 for size in sizes]
+        rates = [audio.rate(size, clips.shape[1:]) for size in sizes]
         summary = _summary("kbps", rates, psnrs)
         rows.append({"method": "MP3 (LAME)", "setting": f"{kbps} kbps CBR", **summary})
     return rows
