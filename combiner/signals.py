@@ -232,31 +232,36 @@ class ArrayModality:
             self.low, self.high = float(low), float(high)
         elif batch.min() < self.low or batch.max() > self.high:
             raise ValueError(f"array values must lie in [{self.low}, {self.high}]")
-        return (batch - self.low) / (self.high - self.low) * 2.0 - 1.0
+        return self._to_network(batch)
 
     def grid_shape(self, batch: np.ndarray) -> tuple[int, ...]:
         return tuple(batch.shape[1:-1])
 
-    def _scaled(self, values: np.ndarray) -> np.ndarray:
-        if self.low is None:
+    def _range(self) -> tuple[float, float]:
+        if self.low is None or self.high is None:
             raise ValueError("the value range is unknown: check a batch first")
-        return self.low + (np.clip(values, -1.0, 1.0) + 1.0) / 2.0 * (self.high - self.low)
+        return self.low, self.high
+
+    def _to_network(self, values: np.ndarray) -> np.ndarray:
+        low, high = self._range()
+        return (np.asarray(values, np.float64) - low) / (high - low) * 2.0 - 1.0
 
     def output(self, values: np.ndarray) -> np.ndarray:
-        return self._scaled(values).astype(np.float32)
+        low, high = self._range()
+        return (low + (np.clip(values, -1.0, 1.0) + 1.0) / 2.0 * (high - low)).astype(np.float32)
 
     def psnr(self, reference: np.ndarray, decoded: np.ndarray) -> float:
-        scaled = (np.asarray(decoded, np.float64) - self.low) / (self.high - self.low) * 2.0 - 1.0
-        return _psnr(float(np.mean((scaled - reference) ** 2)), 2.0)
+        return _psnr(float(np.mean((self._to_network(decoded) - reference) ** 2)), 2.0)
 
     def rate(self, num_bytes: float, grid: tuple[int, ...]) -> float:
         return 8.0 * num_bytes / (math.prod(grid) * (self.channels or 1))
 
     @property
     def params(self) -> tuple[int, ...]:
-        if self.low is None or self.axes is None:
-            raise ValueError("the value range is unknown: check a batch first")
-        return (self.axes, self.channels, _float32_bits(self.low), _float32_bits(self.high))
+        low, high = self._range()
+        if self.axes is None or self.channels is None:
+            raise ValueError("the grid is unknown: check a batch first")
+        return (self.axes, self.channels, _float32_bits(low), _float32_bits(high))
 
     def __repr__(self) -> str:
         values = f"values in [{self.low:.6g}, {self.high:.6g}]"
