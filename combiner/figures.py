@@ -10,9 +10,14 @@ Examples:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from combiner.inr import INRConfig
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def layer_panels(values: np.ndarray, config: INRConfig) -> list[np.ndarray]:
@@ -29,7 +34,7 @@ def layer_panels(values: np.ndarray, config: INRConfig) -> list[np.ndarray]:
     ]
 
 
-def kl_heat_map(kl_bits: np.ndarray, config: INRConfig, title: str = ""):
+def kl_heat_map(kl_bits: np.ndarray, config: INRConfig, title: str = "") -> Figure:
     """A heat map of KL bits per weight, one panel per layer (like COMBINER's Figure 6).
 
     Args:
@@ -38,7 +43,7 @@ def kl_heat_map(kl_bits: np.ndarray, config: INRConfig, title: str = ""):
         title: figure title.
 
     Returns:
-        A matplotlib ``Figure``; save it with ``fig.savefig(path)``.
+        The figure; save it with ``fig.savefig(path)``.
     """
     import matplotlib.pyplot as plt
 

@@ -176,7 +176,8 @@ class ArrayModality:
     Args:
         axes: coordinate axes (1 to 3); ``None`` takes them from the data.
         channels: values per grid point; ``None`` takes them from the data.
-        low, high: value range; ``None`` takes it from the data.
+        low: lower end of the value range; ``None`` (with ``high``) takes it from the data.
+        high: upper end of the value range; ``None`` (with ``low``) takes it from the data.
 
     Examples:
         >>> import numpy as np
