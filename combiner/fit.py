@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from combiner.inr import INRConfig, VariationalINR, draw_noise, forward, fourier_features
 from combiner.priors import LOG2E, Prior, gaussian_kl_nats
+from combiner.progress import progress as show_progress
 
 
 @dataclass
@@ -180,7 +181,7 @@ def fit_posteriors(
     generator = torch.Generator(device=device).manual_seed(seed)
     loss_function = _loss_function(compile_loss)
     mse = block_kl = torch.zeros(1, 1, device=device)
-    for step in tqdm(range(steps), desc=progress, disable=progress is None, leave=False):
+    for step in show_progress(range(steps), progress, leave=False):
         noise = draw_noise(config, batch, subset, generator)
         prior_std = prior.datum_std(prior_params).float().to(device)
         step_features, step_values = features, values

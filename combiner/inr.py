@@ -110,15 +110,31 @@ def fourier_features(coords: torch.Tensor, config: INRConfig) -> torch.Tensor:
     return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
 
 
-def init_means(config: INRConfig, batch: int, generator: torch.Generator) -> torch.Tensor:
-    """SIREN initialisation of the posterior means; ``(batch, num_params)`` float32."""
-    means = torch.zeros(batch, config.num_params)
-    for layer, ((fan_in, _), (weight, _bias)) in enumerate(
+def siren_bounds(config: INRConfig) -> torch.Tensor:
+    """SIREN's initialisation bound of every parameter; ``(num_params,)`` float64.
+
+    Weights of the first layer: ``1 / fan_in``; of later layers: ``sqrt(6 / fan_in) / w0``.
+    A layer's biases share its weights' bound (the reference implementation's prior scale).
+    """
+    bounds = torch.empty(config.num_params, dtype=torch.float64)
+    for layer, ((fan_in, _), (weight, bias)) in enumerate(
         zip(config.layer_shapes, config.layer_slices(), strict=True)
     ):
-        bound = 1.0 / fan_in if layer == 0 else math.sqrt(6.0 / fan_in) / config.w0
+        bounds[weight.start : bias.stop] = (
+            1.0 / fan_in if layer == 0 else math.sqrt(6.0 / fan_in) / config.w0
+        )
+    return bounds
+
+
+def init_means(config: INRConfig, batch: int, generator: torch.Generator) -> torch.Tensor:
+    """SIREN initialisation of the posterior means (biases at zero); ``(batch, num_params)``."""
+    bounds = siren_bounds(config)
+    means = torch.zeros(batch, config.num_params)
+    for weight, _bias in config.layer_slices():
         size = (batch, weight.stop - weight.start)
-        means[:, weight] = (torch.rand(size, generator=generator) * 2.0 - 1.0) * bound
+        means[:, weight] = (torch.rand(size, generator=generator) * 2.0 - 1.0) * float(
+            bounds[weight.start]
+        )
     return means
 
 

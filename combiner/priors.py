@@ -222,15 +222,28 @@ PRIORS: dict[str, Callable[..., Prior]] = {
 }
 
 
-def initial_prior(name: str, layer_of_param: torch.Tensor, init_std: float = 0.1) -> Prior:
-    """A starting prior of kind ``name`` before any training."""
+def initial_prior(
+    name: str, layer_of_param: torch.Tensor, init_std: float | torch.Tensor = 0.1
+) -> Prior:
+    """A starting prior of kind ``name`` before any training.
+
+    Args:
+        name: a registered prior.
+        layer_of_param: ``(num_params,)`` layer number of every parameter.
+        init_std: the prior's starting standard deviation, one number or ``(num_params,)``
+            (an isotropic prior takes each layer's largest).
+    """
+    std = torch.as_tensor(init_std, dtype=torch.float64).expand(layer_of_param.shape)
     layers = int(layer_of_param.max()) + 1
+    layer_std = torch.zeros(layers, dtype=torch.float64).scatter_reduce(
+        0, layer_of_param, std, "amax", include_self=False
+    )
     states = {
         LearnedPrior.name: {
             "mean": torch.zeros(layer_of_param.shape, dtype=torch.float64),
-            "std": torch.full(layer_of_param.shape, init_std, dtype=torch.float64),
+            "std": std.clone(),
         },
-        IsotropicPrior.name: {"layer_std": torch.full((layers,), init_std, dtype=torch.float64)},
+        IsotropicPrior.name: {"layer_std": layer_std},
     }
     return prior_from_state(name, states.get(name, {}), layer_of_param)
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 import rectools
 from combiner.fit import BlockPenalties, Frozen, fit_posteriors
 from combiner.inr import VariationalINR
 from combiner.partition import block_ids
+from combiner.progress import progress
 
 
 def _gaussian(mean: np.ndarray, std: np.ndarray, block: np.ndarray) -> rectools.DiagonalGaussian:
@@ -63,7 +63,7 @@ def code_progressively(
     frozen = Frozen.none(batch, n, device)
     weights = np.zeros((batch, n))
     indices = np.zeros((batch, len(blocks)), dtype=np.int64)
-    for k, block in enumerate(tqdm(blocks, desc="coding blocks", leave=False)):
+    for k, block in enumerate(progress(blocks, "coding blocks", leave=False)):
         post_mean = net.mean.detach().double().cpu().numpy()
         post_std = net.std.detach().double().cpu().numpy()
         for b in range(batch):

@@ -55,3 +55,22 @@ def test_nav_lists_every_page():
     for tutorial in TUTORIALS:
         assert f"tutorials/{tutorial.name}" in nav
     assert os.path.islink(ROOT / "docs" / "tutorials")
+
+
+def test_tutorial_02_prices_each_coder_with_its_own_index_model(monkeypatch, capsys):
+    """The A* lesson: every coder's bits come from the index model that coder declares."""
+    import rectools
+
+    fitted = []
+    real_fit = rectools.fit_index_model
+
+    def recording_fit(name, indices, num_candidates):
+        fitted.append(name)
+        return real_fit(name, indices, num_candidates)
+
+    monkeypatch.setattr(rectools, "fit_index_model", recording_fit)
+    runpy.run_path(str(ROOT / "tutorials" / "02_astar_coding.py"), run_name="__main__")
+    printed = dict(re.findall(r"^\s*(\w+): ([\d.]+) bits per index", capsys.readouterr().out, re.M))
+    assert set(printed) == {"astar", "mrc"}
+    assert fitted == [rectools.get_coder(name).index_model for name in printed]
+    assert float(printed["astar"]) < float(printed["mrc"])

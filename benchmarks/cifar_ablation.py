@@ -1,0 +1,282 @@
+"""Why COMBINER trails COIN++ on CIFAR-10: candidate causes changed one at a time, measured.
+
+Every variant differs from ``baseline`` in exactly one thing (``shipped`` is today's shipped prior,
+trained with a longer recipe, for reference). It trains its own prior (unless
+it only changes encoding), compresses the 20 bundled CIFAR-10 test images at one beta and logs
+one row to ``benchmarks/out/cifar_ablation.jsonl``:
+
+* the rate three ways: whole ``.cmb`` files, 16 bits per block (the paper's accounting) and the
+  fitted KL, all in bits per pixel, plus what the indices would cost under an index model
+  fitted leave-one-out on the other images' indices (``bpp_index_model``);
+* PSNR of the coded files, of the fitted posterior's mean (what fitting alone reaches) and of
+  one exact posterior sample (the paper's "theoretically optimal" point, Figure 4).
+
+Run ``python benchmarks/cifar_ablation.py --list`` for the variants, then e.g.::
+
+    python benchmarks/cifar_ablation.py --beta 2e-6 baseline freq-1024 prior-init-siren
+
+``report`` rebuilds ``benchmarks/out/cifar_ablation.md`` from the log. Priors are cached in
+``benchmarks/out/ablation_priors/``. The ``oracle`` variant trains on the evaluation images
+themselves: an upper bound for "better prior data", never shipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import zipfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+import rectools
+from combiner import codec, container
+from combiner.data import cifar10_samples, cifar100_samples
+from combiner.evaluate import psnr_of_mean_mse
+from combiner.inr import CIFAR_NET
+
+OUT = Path(__file__).resolve().parent / "out"
+LOG = OUT / "cifar_ablation.jsonl"
+PRIORS = OUT / "ablation_priors"
+FOOLBOX = OUT / "data" / "foolbox"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One experiment: how its prior is trained and how the test images are encoded."""
+
+    doc: str
+    net: dict = field(default_factory=dict)
+    prior_init_scale: float | None = None
+    data: str = "crops"
+    #: A CPU-sized recipe shared by every variant: 16 epochs on 64 training images (the
+    #: shipped priors: 32 epochs on 199); the paper finds 16 images already enough (F.1).
+    prior_epochs: int = 16
+    train_images: int = 64
+    init_variance: float = 9e-6
+    posterior: str | codec.Preset = "fast"
+    prior_name: str | None = None  # a shipped prior instead of training one
+
+
+FAST = codec.PRESETS["fast"]
+VARIANTS = {
+    "shipped": Variant(
+        "today's shipped prior (trained on 199 crops, 32 epochs)",
+        prior_name="cifar-learned-beta2e-06",
+    ),
+    "baseline": Variant("today's recipe, prior retrained here"),
+    "freq-1024": Variant(
+        "Fourier features up to 1024 (reference code) instead of 16", net={"max_frequency": 1024.0}
+    ),
+    "prior-init-siren": Variant(
+        "prior std starts at half the SIREN bound, not 0.1", prior_init_scale=0.5
+    ),
+    "data-downsampled": Variant(
+        "prior data: whole photos downsampled to 32x32 (as CIFAR)", data="downsampled"
+    ),
+    "oracle": Variant(
+        "prior trained on the 20 evaluation images (upper bound, never shipped)", data="oracle"
+    ),
+    "epochs-48": Variant("48 prior epochs instead of 16", prior_epochs=48),
+    "images-199": Variant("all 199 training images instead of 64", train_images=199),
+    "posterior-paper": Variant(
+        "posterior: 25,000 steps at lr 2e-4 (paper) instead of 3,000 at 1e-3", posterior="paper"
+    ),
+    "posterior-10k": Variant(
+        "posterior: 10,000 steps at lr 1e-3", posterior=replace(FAST, posterior_steps=10_000)
+    ),
+    "finetune-50": Variant(
+        "50 fine-tuning steps per block instead of 15", posterior=replace(FAST, finetune_steps=50)
+    ),
+}
+
+
+def _foolbox_photos() -> list[np.ndarray]:
+    """foolbox's 20 ImageNet sample photos (MIT), whole, downsampled to 32x32 like CIFAR."""
+    if not FOOLBOX.exists():
+        import subprocess
+        import sys
+
+        wheels = OUT / "data" / "wheels"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "-q",
+                "foolbox==3.3.4",
+                "-d",
+                str(wheels),
+            ],
+            check=True,
+        )
+        FOOLBOX.mkdir(parents=True)
+        with zipfile.ZipFile(next(wheels.glob("foolbox-*.whl"))) as wheel:
+            for name in wheel.namelist():
+                if name.startswith("foolbox/data/imagenet_"):
+                    (FOOLBOX / Path(name).name).write_bytes(wheel.read(name))
+    photos = []
+    for path in sorted(FOOLBOX.glob("*.jpg")):
+        with Image.open(path) as img:
+            rgb = img.convert("RGB")
+        # Whole photo and two near-whole crops, each downsampled to 32x32, and their mirrors.
+        w, h = rgb.size
+        for box in (
+            (0, 0, w, h),
+            (0, 0, int(0.85 * w), int(0.85 * h)),
+            (w - int(0.85 * w), h - int(0.85 * h), w, h),
+        ):
+            small = np.asarray(rgb.crop(box).resize((32, 32), Image.LANCZOS)) / 255.0
+            photos += [small, small[:, ::-1]]
+    return photos
+
+
+def training_data(kind: str) -> np.ndarray:
+    if kind == "oracle":
+        return cifar10_samples()[0]
+    if kind == "downsampled":
+        cifar100 = list(cifar100_samples()[0])
+        return np.stack(cifar100 + [x[:, ::-1] for x in cifar100] + _foolbox_photos())
+    from train_cifar_priors import training_images
+
+    return training_images()
+
+
+def prior_for(name: str, variant: Variant, beta: float) -> codec.PriorFile:
+    if variant.prior_name:
+        from combiner.shipped import load_prior
+
+        return load_prior(variant.prior_name)
+    path = PRIORS / f"{name}-beta{beta:.0e}.npz"
+    if path.exists():
+        return codec.PriorFile.load(path)
+    data = training_data(variant.data)
+    if len(data) > variant.train_images:
+        keep = np.random.default_rng(0).permutation(len(data))[: variant.train_images]
+        data = data[np.sort(keep)]
+    start = time.perf_counter()
+    prior = codec.train_prior(
+        data,
+        config=replace(CIFAR_NET, **variant.net),
+        beta=beta,
+        preset=replace(FAST, prior_epochs=variant.prior_epochs),
+        init_variance=variant.init_variance,
+        prior_init_scale=variant.prior_init_scale,
+    )
+    PRIORS.mkdir(parents=True, exist_ok=True)
+    prior.save(path)
+    print(f"{name}: prior on {len(data)} images in {time.perf_counter() - start:.0f} s")
+    return prior
+
+
+def _indices(data: bytes) -> np.ndarray:
+    header, payload = container.unpack(data)
+    model = rectools.UniformIndexModel(2**header.log2_num_candidates)
+    return model.decompress(payload, header.num_blocks)
+
+
+def leave_one_out_index_bits(indices: list[np.ndarray], log2_n: int) -> list[float]:
+    """Bits of each image's indices under an empirical model fitted on the other images'."""
+    bits = []
+    for i, own in enumerate(indices):
+        others = np.concatenate([x for j, x in enumerate(indices) if j != i])
+        model = rectools.fit_index_model("empirical", others, 2**log2_n)
+        bits.append(float(np.sum(model.bits(own))))
+    return bits
+
+
+def run(name: str, beta: float) -> dict:
+    variant = VARIANTS[name]
+    prior = prior_for(name, variant, beta)
+    images, _ = cifar10_samples()
+    pixels = images.shape[1] * images.shape[2]
+    start = time.perf_counter()
+    results = codec.compress(images, prior, preset=variant.posterior, report_fit=True)
+    encode_s = (time.perf_counter() - start) / len(images)
+    header_bytes = np.mean([len(r.data) - len(container.unpack(r.data)[1]) for r in results])
+    index_bits = leave_one_out_index_bits([_indices(r.data) for r in results], prior.kappa)
+    row = {
+        "variant": name,
+        "what": variant.doc,
+        "beta": beta,
+        "blocks": len(prior.blocks),
+        "bpp_file": float(np.mean([r.bpp for r in results])),
+        "bpp_16_per_block": 16 * len(prior.blocks) / pixels,
+        "bpp_kl": float(np.mean([r.kl_bits for r in results])) / pixels,
+        "bpp_index_model": float(np.mean(index_bits) + 8 * header_bytes) / pixels,
+        "psnr_coded": float(np.mean([r.psnr_db for r in results])),
+        "psnr_coded_of_mean_mse": psnr_of_mean_mse(r.psnr_db for r in results),
+        "psnr_posterior_mean": float(np.mean([r.fit_psnr_db for r in results])),
+        "psnr_exact_sample": float(np.mean([r.sample_psnr_db for r in results])),
+        "encode_s_per_image": encode_s,
+    }
+    OUT.mkdir(parents=True, exist_ok=True)
+    with open(LOG, "a") as f:
+        f.write(json.dumps(row) + "\n")
+    print({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
+    return row
+
+
+COLUMNS = (
+    "variant",
+    "beta",
+    "blocks",
+    "bpp_file",
+    "bpp_16_per_block",
+    "bpp_kl",
+    "bpp_index_model",
+    "psnr_coded",
+    "psnr_posterior_mean",
+    "psnr_exact_sample",
+    "encode_s_per_image",
+    "what",
+)
+
+
+def report() -> str:
+    rows = [json.loads(line) for line in LOG.read_text().splitlines() if line.strip()]
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for r in rows:
+        lines.append(
+            "| "
+            + " | ".join(
+                f"{r[c]:.3g}"
+                if c == "beta"
+                else f"{r[c]:.3f}"
+                if isinstance(r[c], float)
+                else str(r[c])
+                for c in COLUMNS
+            )
+            + " |"
+        )
+    text = "\n".join(lines) + "\n"
+    (OUT / "cifar_ablation.md").write_text(text)
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("variants", nargs="*", help="variants to run (default: all)")
+    parser.add_argument("--beta", type=float, default=2e-6)
+    parser.add_argument("--list", action="store_true", help="list the variants and exit")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    args = parser.parse_args()
+    if args.list:
+        for name, variant in VARIANTS.items():
+            print(f"{name:>18}: {variant.doc}")
+        return
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    for name in args.variants or list(VARIANTS):
+        run(name, args.beta)
+    print(report())
+
+
+if __name__ == "__main__":
+    main()
