@@ -191,19 +191,25 @@ def _decompress(args: argparse.Namespace) -> None:
 def _info(args: argparse.Namespace) -> None:
     data = Path(args.input).read_bytes()
     header, payload = container.unpack(data)
+    shape, blocks = header.shape, header.num_blocks
+    if args.prior:
+        prior = load_prior(args.prior)
+        codec.block_indices(data, prior)  # checks the file against the prior
+        shape, blocks = shape or prior.data_shape, len(prior.blocks)
     kind = get_modality(header.modality, *header.modality_params)
-    grid = header.shape[:-1]
-    shape = "x".join(map(str, header.shape))
-    print(f"modality     {kind!r}, shape {shape}")
-    print(f"coder        {header.coder} (N = 2^{header.log2_num_candidates}), seed {header.seed}")
-    print(f"blocks       {header.num_blocks}, index model {header.index_model}")
+    version = data[len(container.MAGIC)] >> 4
+    print(f"format       .cmb version {version}, {len(data)} bytes ({len(payload)} index bytes)")
+    if shape is None:
+        print(f"modality     {kind!r}, the shape its prior was trained on (give --prior)")
+    else:
+        print(f"modality     {kind!r}, shape {'x'.join(map(str, shape))}")
+        print(f"rate         {kind.rate(len(data), shape[:-1]):.3f} {kind.rate_unit}")
+    print(f"coder        {header.coder}, index model {header.index_model}, seed {header.seed}")
+    if blocks is not None:
+        print(f"blocks       {blocks}")
     if header.side_info:
         print(f"side info    {len(header.side_info)} bytes")
-    print(f"prior hash   {header.prior_hash.hex()}")
-    print(
-        f"size         {len(data)} bytes ({len(payload)} index bytes), "
-        f"{kind.rate(len(data), grid):.3f} {kind.rate_unit}"
-    )
+    print(f"prior hash   {header.prior_hash.hex()} (leading bytes of the prior's content hash)")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -361,6 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     priors.set_defaults(run=lambda _args: print("\n".join(available_priors())))
     info = sub.add_parser("info", help="show a .cmb header")
     info.add_argument("input")
+    info.add_argument(
+        "--prior", help="check the file against this prior; it also tells the shape and blocks"
+    )
     info.set_defaults(run=_info)
     return parser
 

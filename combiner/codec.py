@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -93,7 +93,26 @@ def psnr(reference: np.ndarray, decoded: np.ndarray) -> float:
 
 @dataclass
 class PriorFile:
-    """What encoder and decoder share besides the .cmb file: architecture, prior, partition."""
+    """What encoder and decoder share besides the .cmb file: architecture, prior, partition.
+
+    Attributes:
+        config: the network architecture.
+        prior: the weight prior.
+        beta: the rate-distortion trade-off it was trained at.
+        kappa: block budget in bits; each block is coded with ``2 ** kappa`` candidates.
+        kl_bits_per_weight: ``(num_params,)`` mean KL of each weight on the training data,
+            the input of the partition.
+        partition_seed: seed of the partition's permutation.
+        init_variance: initial posterior variance for new data.
+        lr: Adam learning rate for new data (unless the preset sets one).
+        modality: the kind of signal it models.
+        data_shape: the per-datum shape ``(*grid, channels)`` of its training data; files of
+            that shape need not store it.
+        index_bucket_probs: bucket probabilities of an empirical index model fitted on A*'s
+            indices for training data (see :func:`attach_index_model`), or ``None``: indices
+            cost ``kappa`` bits each.
+        blocks: the partition, derived from the fields above.
+    """
 
     config: INRConfig
     prior: Prior
@@ -104,18 +123,40 @@ class PriorFile:
     init_variance: float = 9e-6
     lr: float = 2e-4
     modality: str = "image"
+    data_shape: tuple[int, ...] | None = None
+    index_bucket_probs: np.ndarray | None = None
     blocks: list[np.ndarray] = field(init=False)
+
+    #: Mantissa bits of the shipped empirical index model's buckets (two per octave).
+    INDEX_MANTISSA_BITS = 1
 
     def __post_init__(self) -> None:
         self.blocks = next_fit_blocks(self.kl_bits_per_weight, self.kappa, self.partition_seed)
+        if self.data_shape is not None:
+            self.data_shape = tuple(int(n) for n in self.data_shape)
+
+    def index_model(self, coder: rectools.Coder) -> rectools.BucketIndexModel:
+        """The model that entropy-codes ``coder``'s block indices.
+
+        The fitted empirical model when the prior holds one and the coder's index favours
+        small values (A*); otherwise uniform (``kappa`` bits per index).
+        """
+        n = 2**self.kappa
+        if coder.index_model == "empirical" and self.index_bucket_probs is not None:
+            return rectools.EmpiricalIndexModel(
+                n, self.index_bucket_probs, self.INDEX_MANTISSA_BITS
+            )
+        return rectools.UniformIndexModel(n)
 
     def _arrays(self) -> dict[str, np.ndarray]:
         arrays = {f"prior_{k}": v.numpy() for k, v in self.prior.state().items()}
         arrays["kl_bits_per_weight"] = self.kl_bits_per_weight
+        if self.index_bucket_probs is not None:
+            arrays["index_bucket_probs"] = self.index_bucket_probs
         return arrays
 
     def _meta(self) -> dict:
-        return {
+        meta = {
             "format": "combiner-prior-1",
             "config": self.config.to_dict(),
             "prior": self.prior.name,
@@ -126,15 +167,19 @@ class PriorFile:
             "lr": self.lr,
             "modality": self.modality,
         }
+        # Later fields only when set, so older prior files keep their content hash.
+        if self.data_shape is not None:
+            meta["data_shape"] = list(self.data_shape)
+        return meta
 
     @property
     def content_hash(self) -> bytes:
-        """First 4 bytes of the SHA-256 of the metadata and arrays (what files refer to)."""
+        """First 4 bytes of the SHA-256 of the metadata and arrays (files store a prefix)."""
         digest = hashlib.sha256(json.dumps(self._meta(), sort_keys=True).encode())
         for name, array in sorted(self._arrays().items()):
             digest.update(name.encode())
             digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
-        return digest.digest()[: container.PRIOR_HASH_BYTES]
+        return digest.digest()[:4]
 
     def save(self, path: str | Path) -> None:
         buffer = io.BytesIO()
@@ -169,6 +214,8 @@ class PriorFile:
             meta["init_variance"],
             meta["lr"],
             meta.get("modality", "image"),
+            meta.get("data_shape"),
+            arrays.get("index_bucket_probs"),
         )
 
 
@@ -259,7 +306,9 @@ def train_prior(
     mean, std = net.mean.detach().double().cpu(), net.std.detach().double().cpu()
     kl = gaussian_kl_nats(mean, std, current.mean, current.std)
     kl_bits = (kl * LOG2E).mean(dim=0).detach().numpy()
-    return PriorFile(config, current, beta, kappa, kl_bits, seed, init_variance, lr, modality)
+    return PriorFile(
+        config, current, beta, kappa, kl_bits, seed, init_variance, lr, modality, images.shape[1:]
+    )
 
 
 def decode_values(
@@ -490,19 +539,17 @@ def compress(
         finetuning,
         schedule.finetune_every,
     )
-    model = rectools.UniformIndexModel(2**pf.kappa)
+    model = pf.index_model(rec)
     grid = kind.grid_shape(images)
     results = []
     for b in range(images.shape[0]):
         header = container.Header(
             kind.name,
-            images.shape[1:],
-            pf.content_hash,
+            None if images.shape[1:] == pf.data_shape else images.shape[1:],
+            pf.content_hash[: container.PRIOR_HASH_BYTES],
             coder,
             model.name,
-            pf.kappa,
             seed,
-            len(pf.blocks),
             fitted.side_info[b] if fitted.side_info else b"",
             kind.params,
         )
@@ -581,6 +628,75 @@ def estimate_exact_sample(
     ]
 
 
+def _read(data: bytes, pf: PriorFile) -> tuple[container.Header, tuple[int, ...], np.ndarray]:
+    """Check a file against the prior; its header, datum shape and block indices."""
+    header, payload = container.unpack(data)
+    if header.prior_hash != pf.content_hash[: len(header.prior_hash)]:
+        raise container.ContainerError(
+            "the file was made with a different prior than the one given"
+        )
+    if header.num_blocks not in (None, len(pf.blocks)) or header.log2_num_candidates not in (
+        None,
+        pf.kappa,
+    ):
+        raise container.ContainerError("the file does not match the prior's block structure")
+    shape = header.shape if header.shape is not None else pf.data_shape
+    if (
+        shape is None
+        or header.modality != pf.modality
+        or len(shape) != pf.config.coord_dim + 1
+        or shape[-1] != pf.config.out_dim
+    ):
+        raise container.ContainerError(
+            f"the file holds {header.modality} data of shape {shape}, "
+            f"which the prior ({pf.modality}) does not model"
+        )
+    try:
+        coder = rectools.get_coder(header.coder)
+        model = pf.index_model(coder)
+        if model.name != header.index_model:
+            raise ValueError(f"its indices use a {header.index_model} model the prior lacks")
+        indices = model.decompress(payload, len(pf.blocks))
+    except ValueError as err:
+        raise container.ContainerError(f"the file is corrupt ({err})") from None
+    return header, shape, indices
+
+
+def block_indices(data: bytes, prior_file: PriorFile) -> np.ndarray:
+    """The coded block indices of a file, ``(num_blocks,)`` int64 (after checking it).
+
+    Raises:
+        container.ContainerError: as :func:`decompress`.
+    """
+    return _read(data, prior_file)[2]
+
+
+def attach_index_model(
+    prior_file: PriorFile,
+    data: np.ndarray,
+    preset: str | Preset = "fast",
+    seed: int = 0,
+    device: str | None = None,
+    modality_options: dict | None = None,
+) -> PriorFile:
+    """The prior with an empirical index model fitted on A*'s indices for ``data``.
+
+    ``data`` (training signals, never the evaluation set) is compressed with A* under the
+    prior; the bucket frequencies of the block indices become the model that codes every
+    later file's indices (COMBINER, appendix A). A* favours small indices, so a block then
+    costs less than ``kappa`` bits. The model is part of the prior file (and of its hash).
+    """
+    bare = replace(prior_file, index_bucket_probs=None)
+    results = compress(
+        data, bare, "astar", preset, seed, device=device, modality_options=modality_options
+    )
+    indices = np.concatenate([block_indices(r.data, bare) for r in results])
+    model = rectools.EmpiricalIndexModel.fit(
+        indices, 2**bare.kappa, mantissa_bits=PriorFile.INDEX_MANTISSA_BITS
+    )
+    return replace(bare, index_bucket_probs=model.bucket_probs)
+
+
 def decompress(data: bytes, prior_file: PriorFile) -> np.ndarray:
     """Rebuild the signal (8-bit image ``(H, W, C)``, 16-bit audio ``(T, 1)``) from a file.
 
@@ -588,34 +704,10 @@ def decompress(data: bytes, prior_file: PriorFile) -> np.ndarray:
         container.ContainerError: corrupt, truncated or foreign file, or one made with
             another prior.
     """
-    header, payload = container.unpack(data)
     pf = prior_file
-    if header.prior_hash != pf.content_hash:
-        raise container.ContainerError(
-            "the file was made with a different prior than the one given"
-        )
-    if header.num_blocks != len(pf.blocks) or header.log2_num_candidates != pf.kappa:
-        raise container.ContainerError("the file does not match the prior's block structure")
-    if (
-        header.modality != pf.modality
-        or len(header.shape) != pf.config.coord_dim + 1
-        or header.shape[-1] != pf.config.out_dim
-    ):
-        raise container.ContainerError(
-            f"the file holds {header.modality} data of shape {header.shape}, "
-            f"which the prior ({pf.modality}) does not model"
-        )
+    header, shape, indices = _read(data, pf)
     try:
         kind = get_modality(header.modality, *header.modality_params)
-    except ValueError as err:
-        raise container.ContainerError(f"the file is corrupt ({err})") from None
-    try:
-        indices = rectools.UniformIndexModel(2**header.log2_num_candidates).decompress(
-            payload, header.num_blocks
-        )
-    except ValueError as err:
-        raise container.ContainerError(f"the file is corrupt ({err})") from None
-    try:
         prior_std = pf.prior.std_from_side_info(header.side_info)
     except ValueError as err:
         raise container.ContainerError(f"the file is corrupt ({err})") from None
@@ -625,7 +717,7 @@ def decompress(data: bytes, prior_file: PriorFile) -> np.ndarray:
         prior_std.numpy(),
         pf.blocks,
         rectools.get_coder(header.coder),
-        header.log2_num_candidates,
+        pf.kappa,
         header.seed,
     )
-    return kind.output(decode_values(weights, pf.config, header.shape[:-1]))
+    return kind.output(decode_values(weights, pf.config, shape[:-1]))

@@ -1,17 +1,24 @@
 """The ``.cmb`` file: a compact versioned header, the entropy-coded block indices, a checksum.
 
-Small images are only a few hundred bytes, so every header field is as short as it can be
-(``varint`` is unsigned LEB128)::
+A 32x32 image takes a few hundred bytes, so the header holds only what the prior cannot tell
+the decoder. Version 2 (``varint`` is unsigned LEB128; ``[...]`` is present only when its flag
+is set)::
 
     magic "CB" | version (high 4 bits) and modality (low 4 bits), 1 byte
-    | ndim, 1 byte | shape, ndim varints | nparams, 1 byte | modality params, nparams varints
-    | prior hash, 4 bytes
-    | coder id (high 4 bits) and index model id (low 4 bits), 1 byte | log2 N, 1 byte
-    | seed varint | num_blocks varint | side-information length varint | side information
+    | flags, 1 byte: bit 0 shape, bit 1 modality params, bit 2 seed, bit 3 side information,
+      bits 4-5 coder id, bits 6-7 index model id
+    | prior hash, 2 bytes
+    | [ndim, 1 byte | shape, ndim varints]     (absent: the shape the prior was trained on)
+    | [nparams, 1 byte | nparams varints]      (absent: none)
+    | [seed varint]                            (absent: seed 0)
+    | [side-information length varint | side information]
     | index payload (to the end) | CRC-16/CCITT of everything before it, 2 bytes
 
-The prior hash ties a file to the prior it was made with; the checksum catches corruption and
-truncation. Side information holds per-datum floats some priors need (isotropic scales).
+That is 8 bytes for a CIFAR image coded with its prior's defaults (version 1 spent about 20).
+The number of blocks and candidates per block come from the prior; the prior hash ties a file
+to it (65,535 in 65,536 wrong priors are caught before decoding), the checksum catches
+corruption and truncation. Version 1 files (4-byte hash, explicit shape, blocks and ``log2 N``)
+still decode.
 """
 
 from __future__ import annotations
@@ -21,12 +28,16 @@ import struct
 from dataclasses import dataclass
 
 MAGIC = b"CB"
-VERSION = 1
+VERSION = 2
+#: Versions this build reads.
+READABLE_VERSIONS = (1, 2)
 MODALITIES = ("image", "audio", "array")
 #: Stable ids: a file names its coder and index model by position in these tuples.
 CODERS = ("astar", "mrc")
 INDEX_MODELS = ("uniform", "empirical", "zipf")
-PRIOR_HASH_BYTES = 4
+#: Bytes of the prior's content hash a file stores (version 1 stored 4).
+PRIOR_HASH_BYTES = 2
+_FLAG_SHAPE, _FLAG_PARAMS, _FLAG_SEED, _FLAG_SIDE_INFO = 1, 2, 4, 8
 
 
 def register_modality(name: str) -> None:
@@ -44,18 +55,31 @@ class ContainerError(ValueError):
 
 @dataclass(frozen=True)
 class Header:
-    """Everything in a .cmb file except the index payload."""
+    """Everything in a .cmb file except the index payload.
+
+    Attributes:
+        modality: the signal's modality name.
+        shape: the datum's shape ``(*grid, channels)``, or ``None``: the prior's data shape.
+        prior_hash: the leading bytes of the prior's content hash (4 in version 1, else 2).
+        coder: the rectools coder's name.
+        index_model: how the indices were entropy coded (``"empirical"``: the prior's model).
+        seed: the shared seed.
+        side_info: per-datum bytes some priors need (isotropic layer scales).
+        modality_params: integers the modality needs (audio sample rate, array range).
+        log2_num_candidates: version 1 only; later versions take it from the prior.
+        num_blocks: version 1 only; later versions take it from the prior.
+    """
 
     modality: str
-    shape: tuple[int, ...]
+    shape: tuple[int, ...] | None
     prior_hash: bytes
     coder: str
     index_model: str
-    log2_num_candidates: int
-    seed: int
-    num_blocks: int
+    seed: int = 0
     side_info: bytes = b""
     modality_params: tuple[int, ...] = ()
+    log2_num_candidates: int | None = None
+    num_blocks: int | None = None
 
 
 def _varint(value: int) -> bytes:
@@ -77,29 +101,43 @@ def _id(table: tuple[str, ...], name: str, what: str) -> int:
 
 
 def pack(header: Header, payload: bytes) -> bytes:
-    """Serialise a header and index payload into the bytes of a .cmb file."""
+    """Serialise a header and index payload into the bytes of a (version 2) .cmb file."""
     if len(header.prior_hash) != PRIOR_HASH_BYTES:
         raise ValueError(f"prior_hash must be {PRIOR_HASH_BYTES} bytes")
-    ids = (_id(CODERS, header.coder, "coder") << 4) | _id(
-        INDEX_MODELS, header.index_model, "index model"
-    )
-    body = b"".join(
-        [
-            MAGIC,
-            bytes(
-                [(VERSION << 4) | _id(MODALITIES, header.modality, "modality"), len(header.shape)]
+    coder = _id(CODERS, header.coder, "coder")
+    index_model = _id(INDEX_MODELS, header.index_model, "index model")
+    if coder > 3 or index_model > 3:
+        raise ValueError("version 2 files have room for 4 coders and 4 index models")
+    optional = [
+        (
+            _FLAG_SHAPE,
+            header.shape is not None,
+            lambda: bytes([len(header.shape)]) + b"".join(_varint(d) for d in header.shape),
+        ),
+        (
+            _FLAG_PARAMS,
+            bool(header.modality_params),
+            lambda: (
+                bytes([len(header.modality_params)])
+                + b"".join(_varint(v) for v in header.modality_params)
             ),
-            b"".join(_varint(d) for d in header.shape),
-            bytes([len(header.modality_params)]),
-            b"".join(_varint(v) for v in header.modality_params),
-            header.prior_hash,
-            bytes([ids, header.log2_num_candidates]),
-            _varint(header.seed),
-            _varint(header.num_blocks),
-            _varint(len(header.side_info)),
-            header.side_info,
-            payload,
-        ]
+        ),
+        (_FLAG_SEED, header.seed != 0, lambda: _varint(header.seed)),
+        (
+            _FLAG_SIDE_INFO,
+            bool(header.side_info),
+            lambda: _varint(len(header.side_info)) + header.side_info,
+        ),
+    ]
+    flags = (coder << 4) | (index_model << 6)
+    fields = []
+    for flag, present, encode in optional:
+        if present:
+            flags |= flag
+            fields.append(encode())
+    modality = _id(MODALITIES, header.modality, "modality")
+    body = b"".join(
+        [MAGIC, bytes([(VERSION << 4) | modality, flags]), header.prior_hash, *fields, payload]
     )
     return body + struct.pack("<H", binascii.crc_hqx(body, 0))
 
@@ -139,7 +177,7 @@ def _lookup(table: tuple[str, ...], index: int, what: str) -> str:
 
 
 def unpack(data: bytes) -> tuple[Header, bytes]:
-    """Parse and verify a .cmb file; returns the header and the index payload.
+    """Parse and verify a .cmb file (version 1 or 2); returns the header and the index payload.
 
     Raises:
         ContainerError: not a .cmb file, unknown version, truncated, or checksum mismatch.
@@ -149,33 +187,54 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
     if len(data) < len(MAGIC) + 3:
         raise ContainerError("the file is truncated")
     version = data[len(MAGIC)] >> 4
-    if version != VERSION:
-        raise ContainerError(f"unsupported .cmb version {version} (this build reads {VERSION})")
+    if version not in READABLE_VERSIONS:
+        raise ContainerError(
+            f"unsupported .cmb version {version} (this build reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))})"
+        )
     body, (crc,) = data[:-2], struct.unpack("<H", data[-2:])
     if binascii.crc_hqx(body, 0) != crc:
         raise ContainerError("checksum mismatch: the file is corrupt or truncated")
     reader = _Reader(body)
     reader.take(len(MAGIC))
     modality = _lookup(MODALITIES, reader.byte() & 0x0F, "modality")
-    shape = tuple(reader.varint() for _ in range(reader.byte()))
-    modality_params = tuple(reader.varint() for _ in range(reader.byte()))
+    header = _header_v1(reader, modality) if version == 1 else _header_v2(reader, modality)
+    return header, body[reader.pos :]
+
+
+def _shape(reader: _Reader) -> tuple[int, ...]:
+    return tuple(reader.varint() for _ in range(reader.byte()))
+
+
+def _header_v2(reader: _Reader, modality: str) -> Header:
+    flags = reader.byte()
     prior_hash = reader.take(PRIOR_HASH_BYTES)
+    shape = _shape(reader) if flags & _FLAG_SHAPE else None
+    params = _shape(reader) if flags & _FLAG_PARAMS else ()
+    seed = reader.varint() if flags & _FLAG_SEED else 0
+    side_info = reader.take(reader.varint()) if flags & _FLAG_SIDE_INFO else b""
+    return Header(
+        modality,
+        shape,
+        prior_hash,
+        _lookup(CODERS, (flags >> 4) & 3, "coder"),
+        _lookup(INDEX_MODELS, flags >> 6, "index model"),
+        seed,
+        side_info,
+        params,
+    )
+
+
+def _header_v1(reader: _Reader, modality: str) -> Header:
+    shape = _shape(reader)
+    params = _shape(reader)
+    prior_hash = reader.take(4)
     ids = reader.byte()
     coder = _lookup(CODERS, ids >> 4, "coder")
     index_model = _lookup(INDEX_MODELS, ids & 0x0F, "index model")
     log2_n = reader.byte()
     seed, num_blocks = reader.varint(), reader.varint()
     side_info = reader.take(reader.varint())
-    header = Header(
-        modality,
-        shape,
-        prior_hash,
-        coder,
-        index_model,
-        log2_n,
-        seed,
-        num_blocks,
-        side_info,
-        modality_params,
+    return Header(
+        modality, shape, prior_hash, coder, index_model, seed, side_info, params, log2_n, num_blocks
     )
-    return header, body[reader.pos :]

@@ -54,8 +54,9 @@ def test_compress_decompress_info(workspace, capsys):
     assert "bpp" in capsys.readouterr().out
     assert cli.main(["decompress", str(root / "a.cmb"), "-o", str(root / "a.png"), *args]) == 0
     assert np.asarray(Image.open(root / "a.png")).shape == (8, 8, 3)
-    assert cli.main(["info", str(root / "a.cmb")]) == 0
-    assert "blocks" in capsys.readouterr().out
+    assert cli.main(["info", str(root / "a.cmb"), *args]) == 0
+    info = capsys.readouterr().out
+    assert "blocks" in info and "version 2" in info and "shape 8x8x3" in info
 
 
 def test_errors_are_messages_and_nothing_is_written(workspace, capsys):

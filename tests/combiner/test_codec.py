@@ -191,3 +191,43 @@ def test_finetune_every_sets_how_often_fine_tuning_runs(monkeypatch, images, pri
     sizes = np.cumsum([b.size for b in prior_file.blocks])
     assert calls == [int(sizes[k - 1]) for k in range(every, num_blocks, every)]
     assert np.array_equal(codec.decompress(result.data, prior_file), result.reconstruction)
+
+
+def test_version_2_header_holds_only_what_the_prior_cannot_tell(compressed, prior_file):
+    header, payload = container.unpack(compressed[0].data)
+    assert header.shape is None  # the prior's data shape
+    assert header.seed == 5 and header.num_blocks is None and header.log2_num_candidates is None
+    # magic 2, version/modality 1, flags 1, prior hash 2, seed 1, checksum 2.
+    assert len(compressed[0].data) - len(payload) == 9
+    assert header.prior_hash == prior_file.content_hash[:2]
+
+
+def test_a_shape_other_than_the_priors_is_stored(prior_file):
+    rng = np.random.default_rng(0)
+    result = codec.compress(rng.uniform(size=(1, 6, 10, 3)), prior_file, preset="tiny")[0]
+    header, _ = container.unpack(result.data)
+    assert header.shape == (6, 10, 3) and header.seed == 0
+    assert np.array_equal(codec.decompress(result.data, prior_file), result.reconstruction)
+
+
+def test_fitted_index_model_codes_astar_indices_and_is_part_of_the_prior(images, prior_file):
+    fitted = codec.attach_index_model(prior_file, images, preset="tiny")
+    assert fitted.index_bucket_probs is not None
+    assert fitted.content_hash != prior_file.content_hash
+    result = codec.compress(images[:1], fitted, preset="tiny")[0]
+    assert container.unpack(result.data)[0].index_model == "empirical"
+    assert np.array_equal(codec.decompress(result.data, fitted), result.reconstruction)
+    # MRC's uniform index gets the uniform model even with a fitted one at hand.
+    mrc = codec.compress(images[:1], fitted, coder="mrc", preset="tiny")[0]
+    assert container.unpack(mrc.data)[0].index_model == "uniform"
+    assert np.array_equal(codec.decompress(mrc.data, fitted), mrc.reconstruction)
+    with pytest.raises(container.ContainerError, match="different prior"):
+        codec.decompress(result.data, prior_file)
+
+
+def test_index_model_survives_saving(tmp_path, images, prior_file):
+    fitted = codec.attach_index_model(prior_file, images[:2], preset="tiny")
+    fitted.save(tmp_path / "p.npz")
+    loaded = codec.PriorFile.load(tmp_path / "p.npz")
+    assert np.array_equal(loaded.index_bucket_probs, fitted.index_bucket_probs)
+    assert loaded.content_hash == fitted.content_hash and loaded.data_shape == (8, 8, 3)
