@@ -45,6 +45,11 @@ PRIORS = OUT / "ablation_priors"
 FOOLBOX = OUT / "data" / "foolbox"
 
 
+#: The posterior schedule every variant starts from: the ``fast`` preset as it was before this
+#: study (a fresh Adam at every fine-tuning block).
+FAST = replace(codec.PRESETS["fast"], persistent_finetune_optimizer=False)
+
+
 @dataclass(frozen=True)
 class Variant:
     """One experiment: how its prior is trained and how the test images are encoded."""
@@ -58,12 +63,16 @@ class Variant:
     prior_epochs: int = 16
     train_images: int = 64
     init_variance: float = 9e-6
-    posterior: str | codec.Preset = "fast"
+    posterior: codec.Preset = FAST
     prior_name: str | None = None  # a shipped prior instead of training one
 
 
-FAST = codec.PRESETS["fast"]
 VARIANTS = {
+    "shipped-persistent-adam": Variant(
+        "today's shipped prior, one Adam kept through all fine-tuning (reference code)",
+        prior_name="cifar-learned-beta2e-06",
+        posterior=replace(FAST, persistent_finetune_optimizer=True),
+    ),
     "shipped": Variant(
         "today's shipped prior (trained on 199 crops, 32 epochs)",
         prior_name="cifar-learned-beta2e-06",
@@ -84,10 +93,16 @@ VARIANTS = {
     "epochs-48": Variant("48 prior epochs instead of 16", prior_epochs=48),
     "images-199": Variant("all 199 training images instead of 64", train_images=199),
     "posterior-paper": Variant(
-        "posterior: 25,000 steps at lr 2e-4 (paper) instead of 3,000 at 1e-3", posterior="paper"
+        "posterior: 25,000 steps at lr 2e-4 (paper) instead of 3,000 at 1e-3",
+        posterior=replace(codec.PRESETS["paper"], persistent_finetune_optimizer=False),
     ),
     "posterior-10k": Variant(
         "posterior: 10,000 steps at lr 1e-3", posterior=replace(FAST, posterior_steps=10_000)
+    ),
+    "shipped-lr-halving": Variant(
+        "today's shipped prior, posterior learning rate halved after 80% of the steps",
+        prior_name="cifar-learned-beta2e-06",
+        posterior=replace(FAST, lr_halving_at=0.8),
     ),
     "finetune-50": Variant(
         "50 fine-tuning steps per block instead of 15", posterior=replace(FAST, finetune_steps=50)

@@ -34,7 +34,11 @@ def _step(what: str, prior: str) -> None:
     pf = load_prior(prior)
     if what == "compress":
         preset = codec.Preset(
-            1, 1, 1, 50, 2, compile_loss=False, point_fraction=0.25, finetune_every=64
+            posterior_steps=50,
+            finetune_steps=2,
+            compile_loss=False,
+            point_fraction=0.25,
+            finetune_every=64,
         )
         result = codec.compress(read_image(IMAGE)[None], pf, preset=preset)[0]
         FILE.write_bytes(result.data)

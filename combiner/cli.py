@@ -12,7 +12,13 @@ from scipy.io import wavfile
 
 from combiner import codec, container, evaluate
 from combiner.inr import NAMED_NETS
-from combiner.shipped import DEFAULT_PRIOR, available_priors, load_prior
+from combiner.shipped import (
+    DEFAULT_PRIOR,
+    available_priors,
+    default_prior_name,
+    load_prior,
+    prior_for_file,
+)
 from combiner.signals import get_modality
 
 #: Which modality a file holds, by its suffix.
@@ -149,7 +155,11 @@ def _train_prior(args: argparse.Namespace) -> None:
 def _compress(args: argparse.Namespace) -> None:
     path = Path(args.input)
     signal, modality = _read_signal(path, args)
-    prior = load_prior(f"cifar-learned-beta{args.beta:.0e}" if args.beta else args.prior)
+    if args.beta:
+        name = f"cifar-learned-beta{args.beta:.0e}"
+    else:
+        name = args.prior or default_prior_name(modality, signal.shape)
+    prior = load_prior(name)
     if prior.modality != modality:
         raise ValueError(
             f"{path} holds {modality} data but the prior models {prior.modality} data: "
@@ -172,8 +182,8 @@ def _compress(args: argparse.Namespace) -> None:
 
 
 def _decompress(args: argparse.Namespace) -> None:
-    prior = load_prior(args.prior)
     data = Path(args.input).read_bytes()
+    prior = load_prior(args.prior) if args.prior else prior_for_file(data)
     decoded = codec.decompress(data, prior)
     header, _ = container.unpack(data)
     tmp = Path(args.output + ".partial")
@@ -210,6 +220,15 @@ def _info(args: argparse.Namespace) -> None:
     if header.side_info:
         print(f"side info    {len(header.side_info)} bytes")
     print(f"prior hash   {header.prior_hash.hex()} (leading bytes of the prior's content hash)")
+
+
+def _priors(args: argparse.Namespace) -> None:
+    for name in available_priors():
+        prior = load_prior(name)
+        shape = "x".join(map(str, prior.data_shape)) if prior.data_shape else "any shape"
+        print(f"{name}: {prior.modality} {shape}, {len(prior.blocks)} blocks, beta {prior.beta:g}")
+        for key, text in (prior.notes or {}).items():
+            print(f"    {key}: {text}")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -300,7 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("input")
     comp.add_argument("-o", "--output", required=True)
     comp.add_argument(
-        "--prior", default=DEFAULT_PRIOR, help="a prior file or a shipped prior's name"
+        "--prior",
+        help="a prior file or a shipped prior's name (default: the shipped prior for the "
+        "signal's kind and size, see `combiner priors`)",
     )
     comp.add_argument(
         "--beta",
@@ -319,7 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
     dec = sub.add_parser("decompress", help=".cmb -> PNG (images), WAV (audio) or .npy (arrays)")
     dec.add_argument("input")
     dec.add_argument("-o", "--output", required=True)
-    dec.add_argument("--prior", default=DEFAULT_PRIOR, help="the prior the file was made with")
+    dec.add_argument(
+        "--prior", help="the prior the file was made with (default: the shipped prior that made it)"
+    )
     dec.set_defaults(run=_decompress)
     demo = sub.add_parser("demo", help="compress the bundled CIFAR-10 images end to end")
     demo.add_argument("--images", type=int, default=4, choices=range(1, 21), metavar="1..20")
@@ -363,8 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--chunk", type=int, default=48_000, help="audio chunk length (samples)")
     ev.add_argument("--channels-last", action="store_true", help=CHANNELS_LAST_HELP)
     ev.set_defaults(run=_evaluate)
-    priors = sub.add_parser("priors", help="list the shipped priors")
-    priors.set_defaults(run=lambda _args: print("\n".join(available_priors())))
+    priors = sub.add_parser("priors", help="list the shipped priors with their measured rates")
+    priors.set_defaults(run=_priors)
     info = sub.add_parser("info", help="show a .cmb header")
     info.add_argument("input")
     info.add_argument(

@@ -1,6 +1,7 @@
 """COMBINER end to end: learn a prior, ``compress`` signals to bytes, ``decompress`` them back.
 
-Signals of any modality in :mod:`combiner.signals` (images, audio) go through the same calls;
+Signals of any modality in [`combiner.signals`][combiner.signals] (images, audio) go through the
+same calls;
 the prior file records which modality and architecture it was trained for.
 
 Examples:
@@ -40,40 +41,104 @@ from combiner.signals import Modality, coordinate_grid, get_modality
 
 @dataclass(frozen=True)
 class Preset:
-    """Iteration counts: prior learning and posterior fitting."""
+    """How long to train: prior learning (Algorithm 1) and a datum's posterior fitting.
 
-    prior_epochs: int
-    prior_steps: int
-    prior_first_steps: int
-    posterior_steps: int
-    finetune_steps: int
+    Every field has a default, so a custom schedule names only what it changes, e.g.
+    ``Preset(posterior_steps=400, finetune_steps=3)`` for a quick look at one datum.
+
+    Attributes:
+        prior_epochs: Algorithm 1 rounds: fit every training posterior, then update the prior.
+        prior_steps: Adam steps per training posterior in each round after the first.
+        prior_first_steps: Adam steps per training posterior in the first round.
+        posterior_steps: Adam steps fitting a new datum's posterior before any block is coded.
+        finetune_steps: Adam steps on the blocks not yet coded after each coded block.
+        compile_loss: fuse the loss with ``torch.compile`` (faster after tens of seconds of
+            compilation; worth it for thousands of steps).
+        posterior_lr: learning rate of posterior fitting and fine-tuning; ``None`` uses the
+            prior file's.
+        point_fraction: fraction of grid points seen per step (the paper: 1/4 for
+            Kodak-sized images and speech).
+        finetune_every: fine-tune after every this many coded blocks (the paper: 1). Large
+            signals have thousands of blocks, so CPU schedules fine-tune less often.
+        persistent_finetune_optimizer: keep one Adam, with its moment estimates, through all
+            fine-tuning (as the reference implementation does); ``False`` restarts Adam at
+            every block, whose first steps then move every free weight by about the
+            learning rate.
+        lr_halving_at: halve the posterior learning rate after this fraction of
+            ``posterior_steps`` (the reference implementation: 0.8); ``None``: constant.
+    """
+
+    prior_epochs: int = 0
+    prior_steps: int = 0
+    prior_first_steps: int = 0
+    posterior_steps: int = 0
+    finetune_steps: int = 0
     compile_loss: bool = True
-    #: Learning rate of posterior fitting and fine-tuning; ``None`` uses the prior file's.
     posterior_lr: float | None = None
-    #: Fraction of grid points seen per step (1/4 for Kodak-sized images in the paper).
     point_fraction: float = 1.0
-    #: Fine-tune after every this many coded blocks (the paper: 1). Large signals have
-    #: thousands of blocks, so CPU schedules fine-tune less often.
     finetune_every: int = 1
+    persistent_finetune_optimizer: bool = True
+    lr_halving_at: float | None = None
 
 
 PRESETS = {
     # COMBINER's CIFAR-10 schedule (appendix E).
-    "paper": Preset(128, 100, 250, 25_000, 15),
+    "paper": Preset(
+        prior_epochs=128,
+        prior_steps=100,
+        prior_first_steps=250,
+        posterior_steps=25_000,
+        finetune_steps=15,
+    ),
     # About 8x less posterior fitting, at a 5x larger learning rate (measured: +0.4 dB over
     # 2e-4 at 3,000 steps on CIFAR-10).
-    "fast": Preset(32, 100, 250, 3_000, 15, posterior_lr=1e-3),
+    "fast": Preset(
+        prior_epochs=32,
+        prior_steps=100,
+        prior_first_steps=250,
+        posterior_steps=3_000,
+        finetune_steps=15,
+        posterior_lr=1e-3,
+    ),
     # COMBINER's Kodak and LibriSpeech schedules (appendix E): a quarter of the points per step.
     # Use with the prior's learning rate (Kodak: train with lr=1e-4).
-    "kodak-paper": Preset(96, 200, 500, 25_000, 15, point_fraction=0.25),
-    "audio-paper": Preset(128, 100, 250, 25_000, 15, point_fraction=0.25),
+    "kodak-paper": Preset(
+        prior_epochs=96,
+        prior_steps=200,
+        prior_first_steps=500,
+        posterior_steps=25_000,
+        finetune_steps=15,
+        point_fraction=0.25,
+    ),
+    "audio-paper": Preset(
+        prior_epochs=128,
+        prior_steps=100,
+        prior_first_steps=250,
+        posterior_steps=25_000,
+        finetune_steps=15,
+        point_fraction=0.25,
+    ),
     # Large signals on a CPU in tens of minutes: short prior learning and posterior fitting at
     # a 5-10x larger learning rate, fine-tuning after every 64 blocks. Far from converged.
     "large-cpu": Preset(
-        6, 60, 150, 1_200, 10, posterior_lr=1e-3, point_fraction=0.25, finetune_every=64
+        prior_epochs=6,
+        prior_steps=60,
+        prior_first_steps=150,
+        posterior_steps=1_200,
+        finetune_steps=10,
+        posterior_lr=1e-3,
+        point_fraction=0.25,
+        finetune_every=64,
     ),
     # For tests and smoke runs only.
-    "tiny": Preset(2, 10, 20, 30, 2, compile_loss=False),
+    "tiny": Preset(
+        prior_epochs=2,
+        prior_steps=10,
+        prior_first_steps=20,
+        posterior_steps=30,
+        finetune_steps=2,
+        compile_loss=False,
+    ),
 }
 
 
@@ -109,7 +174,8 @@ class PriorFile:
         data_shape: the per-datum shape ``(*grid, channels)`` of its training data; files of
             that shape need not store it.
         index_bucket_probs: bucket probabilities of an empirical index model fitted on A*'s
-            indices for training data (see :func:`attach_index_model`), or ``None``: indices
+            indices for training data (see
+            [`attach_index_model`][combiner.codec.attach_index_model]), or ``None``: indices
             cost ``kappa`` bits each.
         blocks: the partition, derived from the fields above.
     """
@@ -125,6 +191,7 @@ class PriorFile:
     modality: str = "image"
     data_shape: tuple[int, ...] | None = None
     index_bucket_probs: np.ndarray | None = None
+    notes: dict[str, str] | None = None
     blocks: list[np.ndarray] = field(init=False)
 
     #: Mantissa bits of the shipped empirical index model's buckets (two per octave).
@@ -170,6 +237,8 @@ class PriorFile:
         # Later fields only when set, so older prior files keep their content hash.
         if self.data_shape is not None:
             meta["data_shape"] = list(self.data_shape)
+        if self.notes:
+            meta["notes"] = self.notes
         return meta
 
     @property
@@ -216,6 +285,7 @@ class PriorFile:
             meta.get("modality", "image"),
             meta.get("data_shape"),
             arrays.get("index_bucket_probs"),
+            meta.get("notes"),
         )
 
 
@@ -257,12 +327,12 @@ def train_prior(
         prior: ``"learned"`` or ``"isotropic"``.
         beta: rate-distortion trade-off.
         kappa: block budget in bits (also log2 of the candidates per block).
-        preset: iteration counts (see :data:`PRESETS`).
+        preset: iteration counts (see [`PRESETS`][combiner.codec.PRESETS]).
         init_variance: initial posterior variance.
         lr: Adam learning rate.
         seed: seed of initialisation, noise and the partition permutation.
         device: where to fit (default: a GPU when there is one).
-        modality: the kind of signal (see :mod:`combiner.signals`).
+        modality: the kind of signal (see [`combiner.signals`][combiner.signals]).
         prior_init_scale: the starting prior's standard deviations as this multiple of each
             weight's SIREN initialisation bound (the reference implementation: 0.5);
             ``None`` starts every weight at 0.1.
@@ -410,6 +480,7 @@ def _fit(
         seed=seed,
         progress="fitting posteriors",
         prior_params=params,
+        lr_halving_at=schedule.lr_halving_at,
         **options,
     )
     side_info = pf.prior.side_info(params)
@@ -512,7 +583,8 @@ def compress(
             one exact posterior sample (two more network evaluations per datum).
 
     Returns:
-        One :class:`CompressResult` per datum; rates count every byte of the file.
+        One [`CompressResult`][combiner.codec.CompressResult] per datum; rates count every byte of
+        the file.
     """
     pf = prior_file
     images, kind = _checked_batch(images, pf, modality_options)
@@ -538,6 +610,7 @@ def compress(
         seed,
         finetuning,
         schedule.finetune_every,
+        schedule.persistent_finetune_optimizer,
     )
     model = pf.index_model(rec)
     grid = kind.grid_shape(images)
@@ -581,7 +654,8 @@ def posterior_kl_bits(
 ) -> np.ndarray:
     """KL of each weight's fitted posterior from the prior, in bits; ``(B, num_params)``.
 
-    The posteriors are fitted as :func:`compress` fits them (same seed, same penalties), but
+    The posteriors are fitted as [`compress`][combiner.codec.compress] fits them (same seed, same
+    penalties), but
     nothing is coded: this is where the bits would go (COMBINER's Figure 6).
     """
     fitted, _, _ = _fit_checked(data, prior_file, preset, seed, device, modality_options)
@@ -666,7 +740,7 @@ def block_indices(data: bytes, prior_file: PriorFile) -> np.ndarray:
     """The coded block indices of a file, ``(num_blocks,)`` int64 (after checking it).
 
     Raises:
-        container.ContainerError: as :func:`decompress`.
+        container.ContainerError: as [`decompress`][combiner.codec.decompress].
     """
     return _read(data, prior_file)[2]
 

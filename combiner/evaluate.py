@@ -166,7 +166,7 @@ def combiner_run(
 ) -> dict:
     """Compress and decompress ``data`` with one prior; rate, distortion, timings, peak memory.
 
-    ``options`` go to :func:`combiner.codec.compress` (``coder``, ``finetune``,
+    ``options`` go to [`combiner.codec.compress`][combiner.codec.compress] (``coder``, ``finetune``,
     ``modality_options``...). Peak memory is the process's resident high-water mark (and the
     GPU's peak allocation when fitting ran there), so it bounds the whole run.
     """
@@ -255,7 +255,8 @@ def report(log: Path, anchors: str | None = None, title: str = "", unit: str = "
 
     Args:
         log: the JSON-lines log.
-        anchors: a key of :data:`ANCHORS` whose published points join the plot.
+        anchors: a key of [`ANCHORS`][combiner.evaluate.ANCHORS] whose published points join the
+            plot.
         title: plot title.
         unit: the rows' rate column and the plot's x axis (``"bpp"``, ``"kbps"``).
     """

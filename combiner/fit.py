@@ -94,7 +94,7 @@ def _loss(
 
 
 class _CompiledLoss:
-    """``torch.compile`` of :func:`_loss`, falling back to eager mode if compilation fails.
+    """``torch.compile`` of ``_loss``, falling back to eager mode if compilation fails.
 
     Compilation needs a working toolchain (a C++ compiler on CPUs, Triton on GPUs); without one
     fitting still works, only slower, and says so once.
@@ -142,6 +142,8 @@ def fit_posteriors(
     compile_loss: bool = False,
     prior_params: torch.Tensor | None = None,
     point_fraction: float = 1.0,
+    optimizer: torch.optim.Optimizer | None = None,
+    lr_halving_at: float | None = None,
 ) -> dict[str, float]:
     """Minimise the (block-weighted) beta-ELBO of every datum in the batch with Adam.
 
@@ -150,7 +152,8 @@ def fit_posteriors(
         coords: ``(batch, points, coord_dim)`` in [-1, 1].
         values: ``(batch, points, out_dim)`` targets.
         prior: the weight prior.
-        penalties: per-block ``lambda`` (:meth:`BlockPenalties.constant` for a plain beta).
+        penalties: per-block ``lambda``
+            ([`BlockPenalties.constant`][combiner.fit.BlockPenalties.constant] for a plain beta).
         steps: optimisation steps.
         lr: Adam learning rate.
         frozen: weights already coded, held fixed and costing nothing more.
@@ -162,6 +165,10 @@ def fit_posteriors(
             the posterior when they require gradients, held fixed otherwise.
         point_fraction: fraction of the grid points each step sees, drawn afresh every step
             (COMBINER trains on a quarter of a Kodak image's pixels per step).
+        optimizer: an Adam over ``net``'s parameters to continue (its moment estimates carry
+            over between calls, as in progressive fine-tuning); ``None`` starts a fresh one.
+        lr_halving_at: halve the learning rate after this fraction of ``steps`` (the
+            reference implementation: 0.8); ``None`` keeps it constant.
 
     Returns:
         Final mean ``mse`` and ``kl_bits`` per datum.
@@ -177,7 +184,8 @@ def fit_posteriors(
     prior_mean = prior.mean.float().to(device)
     learn_prior = prior_params is not None and prior_params.requires_grad
     trainable = [*net.parameters(), *([prior_params] if learn_prior else [])]
-    optimizer = torch.optim.Adam(trainable, lr=lr)
+    optimizer = optimizer or torch.optim.Adam(trainable, lr=lr)
+    halving_step = steps if lr_halving_at is None else int(lr_halving_at * steps)
     generator = torch.Generator(device=device).manual_seed(seed)
     loss_function = _loss_function(compile_loss)
     mse = block_kl = torch.zeros(1, 1, device=device)
@@ -204,6 +212,9 @@ def fit_posteriors(
         )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if step == halving_step:
+            for group in optimizer.param_groups:
+                group["lr"] /= 2.0
         optimizer.step()
         if step % 15 == 0:
             penalties.adjust(block_kl.detach() * LOG2E)

@@ -154,7 +154,8 @@ def forward(
             trick, or ``None`` to evaluate the deterministic network at ``mean``.
         config: architecture.
         noise: with ``var``, one standard-normal tensor ``(batch, points, fan_out)`` per layer
-            (see :func:`draw_noise`): the encoder's private pre-activation noise.
+            (see [`draw_noise`][combiner.inr.draw_noise]): the encoder's private pre-activation
+            noise.
 
     Returns:
         ``(batch, points, out_dim)``.
@@ -177,7 +178,8 @@ def forward(
 def draw_noise(
     config: INRConfig, batch: int, points: int, generator: torch.Generator
 ) -> list[torch.Tensor]:
-    """Standard normals for :func:`forward`'s local reparameterization, one tensor per layer."""
+    """Standard normals for [`forward`][combiner.inr.forward]'s local reparameterization, one
+    tensor per layer."""
     return [
         torch.randn((batch, points, fan_out), generator=generator, device=generator.device)
         for _, fan_out in config.layer_shapes

@@ -1,7 +1,8 @@
 """Compressing many signals: batches spread over worker processes on one machine.
 
 Encoding is embarrassingly parallel: every datum has its own network, and batches share
-nothing but the (read-only) prior. :func:`compress_many` cuts a dataset into batches and runs
+nothing but the (read-only) prior. [`compress_many`][combiner.parallel.compress_many] cuts a
+dataset into batches and runs
 them in a process pool; each worker fits its batch (on its own GPU slice when the caller pins
 devices per process, on the CPU otherwise). Files and reconstructions come back in input order.
 
@@ -56,7 +57,8 @@ def compress_many(
         prior_file: the shared prior (sent to each worker once per batch).
         workers: worker processes (1 runs in this process).
         batch_size: signals fitted together in one worker.
-        **options: passed to :func:`combiner.codec.compress` (``preset``, ``coder``, ``seed``...).
+        **options: passed to [`combiner.codec.compress`][combiner.codec.compress] (``preset``,
+            ``coder``, ``seed``...).
 
     Returns:
         One result per signal, in input order.

@@ -2,7 +2,8 @@
 
 Block k's posterior is coded with a rectools coder (shared stream ``(seed, k)``), fixed to the
 decoded candidate, and the blocks not yet sent are fine-tuned for a few steps so they can make
-up for the coding error. :func:`decode_weights` is the decoder's whole job: O(block size) per
+up for the coding error. [`decode_weights`][combiner.progressive.decode_weights] is the decoder's
+whole job: O(block size) per
 block, no optimiser.
 """
 
@@ -34,12 +35,14 @@ def code_progressively(
     seed: int,
     fit_options: dict | None = None,
     finetune_every: int = 1,
+    persistent_optimizer: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Code every block of every datum in the batch.
 
     Args:
         net: fitted posteriors ``(batch, num_params)``; fine-tuned in place.
-        coords: ``(batch, points, coord_dim)``, as for :func:`~combiner.fit.fit_posteriors`.
+        coords: ``(batch, points, coord_dim)``, as for
+            [`fit_posteriors`][combiner.fit.fit_posteriors].
         values: ``(batch, points, out_dim)``.
         prior_mean: ``(num_params,)`` float64 prior means, or ``(batch, num_params)``.
         prior_std: ``(num_params,)`` float64 prior standard deviations, or
@@ -52,6 +55,9 @@ def code_progressively(
             (``prior``, ``penalties``, ``steps``, ``lr``, ``compile_loss``); ``None`` codes
             without fine-tuning.
         finetune_every: fine-tune after every this many blocks (COMBINER: 1).
+        persistent_optimizer: one Adam for all fine-tuning, its moment estimates carried from
+            block to block (the reference implementation); ``False`` starts a fresh Adam at
+            every block, whose first steps move every free weight by about the learning rate.
 
     Returns:
         ``(indices (batch, num_blocks) int64, weights (batch, num_params) float64)``.
@@ -63,6 +69,11 @@ def code_progressively(
     frozen = Frozen.none(batch, n, device)
     weights = np.zeros((batch, n))
     indices = np.zeros((batch, len(blocks)), dtype=np.int64)
+    if fit_options and persistent_optimizer:
+        fit_options = {
+            **fit_options,
+            "optimizer": torch.optim.Adam(net.parameters(), lr=fit_options["lr"]),
+        }
     for k, block in enumerate(progress(blocks, "coding blocks", leave=False)):
         post_mean = net.mean.detach().double().cpu().numpy()
         post_std = net.std.detach().double().cpu().numpy()

@@ -1,24 +1,42 @@
-"""Priors shipped inside the package, by name.
+"""Priors shipped inside the package: by name, chosen for a signal, or found for a file.
 
 Examples:
-    >>> from combiner.shipped import available_priors
+    >>> from combiner.shipped import available_priors, default_prior_name
     >>> "cifar-learned-beta2e-06" in available_priors()
     True
+    >>> default_prior_name("image", (32, 32, 3))
+    'cifar-learned-beta2e-06'
 """
 
 from __future__ import annotations
 
+from functools import cache
 from importlib import resources
 
+from combiner import container
 from combiner.codec import PriorFile
 
 DEFAULT_PRIOR = "cifar-learned-beta2e-06"
+#: The prior chosen when none is given: by modality, then by size (see `default_prior_name`).
+DEFAULT_PRIORS = {
+    "image-small": DEFAULT_PRIOR,
+    "image-large": "kodak-learned-beta1e-08",
+    "audio": "speech-learned-beta1e-07",
+}
+#: Images with more pixels than this get the Kodak-sized prior (its networks are 11x larger).
+SMALL_IMAGE_PIXELS = 64 * 64
 
 
 def available_priors() -> tuple[str, ...]:
     """Names of the shipped priors (file names without ``.npz``), sorted."""
     root = resources.files("combiner") / "priors"
     return tuple(sorted(p.name[: -len(".npz")] for p in root.iterdir() if p.name.endswith(".npz")))
+
+
+@cache
+def _shipped(name: str) -> PriorFile:
+    with resources.as_file(resources.files("combiner") / "priors" / f"{name}.npz") as path:
+        return PriorFile.load(path)
 
 
 def load_prior(name_or_path: str) -> PriorFile:
@@ -28,11 +46,47 @@ def load_prior(name_or_path: str) -> PriorFile:
         ValueError: neither a shipped name nor a readable prior file (lists the names).
     """
     if name_or_path in available_priors():
-        with resources.as_file(
-            resources.files("combiner") / "priors" / f"{name_or_path}.npz"
-        ) as path:
-            return PriorFile.load(path)
+        return _shipped(name_or_path)
     if name_or_path.endswith(".npz") or "/" in name_or_path:
         return PriorFile.load(name_or_path)
     names = ", ".join(available_priors())
     raise ValueError(f"unknown prior {name_or_path!r}: give a prior file or one of {names}")
+
+
+def default_prior_name(modality: str, shape: tuple[int, ...]) -> str:
+    """The shipped prior for a datum of ``modality`` and ``shape`` ``(*grid, channels)``.
+
+    Images up to 64x64 pixels get the CIFAR prior, larger ones the Kodak-sized one; audio the
+    speech prior.
+
+    Raises:
+        ValueError: no shipped prior models this kind of signal (train one).
+    """
+    if modality == "image":
+        pixels = shape[0] * shape[1]
+        key = "image-small" if pixels <= SMALL_IMAGE_PIXELS else "image-large"
+    else:
+        key = modality
+    name = DEFAULT_PRIORS.get(key)
+    if name is None or name not in available_priors():
+        raise ValueError(
+            f"no shipped prior models {modality} data: train one with `combiner train-prior`"
+        )
+    return name
+
+
+def prior_for_file(data: bytes) -> PriorFile:
+    """The shipped prior a ``.cmb`` file was made with, found by its prior hash.
+
+    Raises:
+        container.ContainerError: the file is damaged, or no shipped prior made it (give the
+            prior it was made with).
+    """
+    header, _ = container.unpack(data)
+    for name in available_priors():
+        prior = _shipped(name)
+        if prior.modality == header.modality and prior.content_hash.startswith(header.prior_hash):
+            return prior
+    raise container.ContainerError(
+        "no shipped prior made this file: give the prior it was made with (--prior)"
+    )

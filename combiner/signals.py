@@ -59,11 +59,13 @@ class Modality(Protocol):
         ...
 
     def psnr(self, reference: np.ndarray, decoded: np.ndarray) -> float:
-        """Distortion in dB between checked values and :meth:`output` data."""
+        """Distortion in dB between checked values and [`output`][combiner.signals.Modality.output]
+        data."""
         ...
 
     def rate(self, num_bytes: float, grid: tuple[int, ...]) -> float:
-        """Rate of a file of ``num_bytes`` for one datum, in :attr:`rate_unit`."""
+        """Rate of a file of ``num_bytes`` for one datum, in
+        [`rate_unit`][combiner.signals.Modality.rate_unit]."""
         ...
 
     @property
@@ -169,7 +171,8 @@ class ArrayModality:
     """Float arrays ``(*grid, channels)`` on 1 to 3 coordinate axes; PSNR over the value range.
 
     The network sees values mapped linearly from ``[low, high]`` to ``[-1, 1]``. Unless given,
-    the range is taken (rounded outward to float32) from the first batch :meth:`check` sees, and
+    the range is taken (rounded outward to float32) from the first batch
+    [`check`][combiner.signals.ArrayModality.check] sees, and
     every file of that batch records it, so the decoder rebuilds the same scale. Distortion is
     PSNR with the range as peak; the rate is in bits per value (grid points times channels).
 
@@ -208,7 +211,7 @@ class ArrayModality:
 
     @classmethod
     def from_params(cls, axes: int, channels: int, low_bits: int, high_bits: int) -> ArrayModality:
-        """Rebuild from a file's :attr:`params`."""
+        """Rebuild from a file's [`params`][combiner.signals.ArrayModality.params]."""
         return cls(axes, channels, _bits_float32(low_bits), _bits_float32(high_bits))
 
     def check(self, batch: np.ndarray) -> np.ndarray:
@@ -273,7 +276,8 @@ _MODALITIES: dict[str, type] = {m.name: m for m in (ImageModality, AudioModality
 
 
 def register_modality(cls: type) -> type:
-    """Register a :class:`Modality` class under its ``name`` (usable as a decorator)."""
+    """Register a [`Modality`][combiner.signals.Modality] class under its ``name`` (usable as a
+    decorator)."""
     if cls.name in _MODALITIES:
         raise ValueError(f"a modality named {cls.name!r} is already registered")
     _MODALITIES[cls.name] = cls

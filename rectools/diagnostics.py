@@ -1,12 +1,16 @@
 """How close is a coder's output to its target? TV bounds, exact TVs and 1-D goodness of fit.
 
-* :func:`lemma_a1_tv_bound` — COMBINER's Lemma A.1 (Chatterjee & Diaconis, 2018): with
+* [`lemma_a1_tv_bound`][rectools.diagnostics.lemma_a1_tv_bound] — COMBINER's Lemma A.1 (Chatterjee
+  & Diaconis, 2018): with
   ``N = 2 ** (KL + t)`` candidates, ``TV <= 4 * eps`` where
   ``eps = (2 ** (-t / 4) + 2 * sqrt(P_{Z~q}[log2 q/p(Z) >= KL + t / 2])) ** 0.5``.
   It exceeds 1 unless ``t`` is above about 16 bits.
-* :func:`exact_output_distribution` — the exact law of what a coder sends, for a categorical
+* [`exact_output_distribution`][rectools.diagnostics.exact_output_distribution] — the exact law of
+  what a coder sends, for a categorical
   target and proposal and any N (each coder derives its own as a one-dimensional integral).
-* :func:`empirical_output_distribution`, :func:`ks_statistic_1d`, :func:`histogram_tv_1d` —
+* [`empirical_output_distribution`][rectools.diagnostics.empirical_output_distribution],
+  [`ks_statistic_1d`][rectools.diagnostics.ks_statistic_1d],
+  [`histogram_tv_1d`][rectools.diagnostics.histogram_tv_1d] —
   estimates from many seeds.
 
 Examples:

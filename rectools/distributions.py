@@ -1,7 +1,7 @@
 """Targets and proposals, KL divergences in bits, and bounds on log importance weights.
 
 A *proposal* ``p`` has ``dim``, ``log_prob`` and ``candidates`` (seeded sampling from a shared
-:class:`~rectools.streams.CandidateStream`); a *target* ``q`` needs only ``dim`` and ``log_prob``
+``CandidateStream``); a *target* ``q`` needs only ``dim`` and ``log_prob``
 (and ``sample`` for diagnostics). Samples are float64 arrays of shape ``(n, dim)``; discrete
 distributions hold category numbers in a single column.
 
@@ -229,7 +229,8 @@ def kl_bits(q: Target, p: Target) -> float:
         The divergence in bits.
 
     Raises:
-        TypeError: no closed form is known for this pair; use :func:`kl_bits_monte_carlo`.
+        TypeError: no closed form is known for this pair; use
+            [`kl_bits_monte_carlo`][rectools.distributions.kl_bits_monte_carlo].
     """
     _check_dims(q, p)
     for q_type, p_type, rule in _KL_RULES:

@@ -10,10 +10,13 @@ its bucket probabilities. Buckets are entropy coded with ``constriction``'s rang
 
 Three models share that machinery:
 
-* :class:`UniformIndexModel` — ``log2 N`` bits for every index (what MRC needs);
-* :class:`EmpiricalIndexModel` — bucket frequencies fitted on training indices
+* [`UniformIndexModel`][rectools.index_models.UniformIndexModel] — ``log2 N`` bits for every index
+  (what MRC needs);
+* [`EmpiricalIndexModel`][rectools.index_models.EmpiricalIndexModel] — bucket frequencies fitted on
+  training indices
   (COMBINER's appendix A);
-* :class:`ZipfIndexModel` — ``p(i) ∝ (i + 1) ** -s``, a universal code for A*'s
+* [`ZipfIndexModel`][rectools.index_models.ZipfIndexModel] — ``p(i) ∝ (i + 1) ** -s``, a universal
+  code for A*'s
   small-index-heavy distribution; ``s = 1 + 1 / (KL + 1)`` by default, or fitted.
 
 Examples:
@@ -80,7 +83,8 @@ class BucketIndexModel:
 
     Args:
         num_candidates: N; indices lie in ``[0, N)``.
-        bucket_probs: one non-negative weight per bucket of :func:`bucket_table` (normalised here).
+        bucket_probs: one non-negative weight per bucket of
+            [`bucket_table`][rectools.index_models.bucket_table] (normalised here).
         mantissa_bits: resolution of the buckets.
     """
 
@@ -284,7 +288,7 @@ _INDEX_MODELS: dict[str, Callable[..., BucketIndexModel]] = {
 
 
 def available_index_models() -> tuple[str, ...]:
-    """Names accepted by :func:`fit_index_model`."""
+    """Names accepted by [`fit_index_model`][rectools.index_models.fit_index_model]."""
     return tuple(sorted(_INDEX_MODELS))
 
 

@@ -1,8 +1,8 @@
 """numba kernels: pure functions, arrays in and arrays out.
 
 Every kernel here has a NumPy twin of the same name and signature in
-:mod:`rectools.kernels_reference`; ``tests/rectools/test_kernels.py`` checks each pair agrees.
-Callers import kernels through :mod:`rectools.ops`, which picks this module when numba is
+``rectools.kernels_reference``; ``tests/rectools/test_kernels.py`` checks each pair agrees.
+Callers import kernels through ``rectools.ops``, which picks this module when numba is
 installed and the twins otherwise.
 
 The shared randomness is Philox4x64-10 (Salmon et al., 2011), bit-compatible with
@@ -141,7 +141,8 @@ def philox_normals(key: np.ndarray, start: int, count: int, dim: int) -> np.ndar
 
 @njit
 def philox_uniforms(key: np.ndarray, start: int, count: int, dim: int) -> np.ndarray:
-    """Uniform candidates on the open cube ``(0, 1)^dim``, laid out like :func:`philox_normals`."""
+    """Uniform candidates on the open cube ``(0, 1)^dim``, laid out like
+    [`philox_normals`][rectools.kernels.philox_normals]."""
     out = np.empty(count * dim, dtype=np.float64)
     _flat_uniforms(key, start * dim, count * dim, out)
     return out.reshape(count, dim)
@@ -188,7 +189,8 @@ def gaussian_log_weights(
     shift: np.ndarray,
     offset: float,
 ) -> np.ndarray:
-    """:func:`normal_log_weights` of :func:`philox_normals` fused, never storing candidates."""
+    """[`normal_log_weights`][rectools.kernels.normal_log_weights] of
+    [`philox_normals`][rectools.kernels.philox_normals] fused, never storing candidates."""
     dim = scale.shape[0]
     out = np.empty(count, dtype=np.float64)
     four = np.empty(4, dtype=np.float64)

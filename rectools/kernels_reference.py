@@ -1,4 +1,4 @@
-"""NumPy twins of :mod:`rectools.kernels`: same names, signatures and results.
+"""NumPy twins of [`rectools.kernels`][rectools.kernels]: same names, signatures and results.
 
 They draw Philox bits from ``numpy.random.Philox`` itself, so the numba kernels are checked
 against NumPy's implementation, and they run wherever numba is absent.
@@ -19,7 +19,7 @@ def _to_open_unit(raw: np.ndarray) -> np.ndarray:
 
 
 def philox_block(counter: np.uint64, key: np.ndarray) -> np.ndarray:
-    """See :func:`rectools.kernels.philox_block`."""
+    """See [`rectools.kernels.philox_block`][rectools.kernels.philox_block]."""
     return _philox_raw(key, int(counter) - 1, 1)
 
 
@@ -34,7 +34,7 @@ def _flat_uniforms(key: np.ndarray, first: int, total: int, whole_pairs: bool) -
 
 
 def philox_normals(key: np.ndarray, start: int, count: int, dim: int) -> np.ndarray:
-    """See :func:`rectools.kernels.philox_normals`."""
+    """See [`rectools.kernels.philox_normals`][rectools.kernels.philox_normals]."""
     first, total = start * dim, count * dim
     u = _flat_uniforms(key, first, total, whole_pairs=True).reshape(-1, 2)
     radius = np.sqrt(-2.0 * np.log(u[:, 0]))
@@ -45,19 +45,19 @@ def philox_normals(key: np.ndarray, start: int, count: int, dim: int) -> np.ndar
 
 
 def philox_uniforms(key: np.ndarray, start: int, count: int, dim: int) -> np.ndarray:
-    """See :func:`rectools.kernels.philox_uniforms`."""
+    """See [`rectools.kernels.philox_uniforms`][rectools.kernels.philox_uniforms]."""
     return _flat_uniforms(key, start * dim, count * dim, whole_pairs=False).reshape(count, dim)
 
 
 def philox_exponentials(key: np.ndarray, start: int, count: int) -> np.ndarray:
-    """See :func:`rectools.kernels.philox_exponentials`."""
+    """See [`rectools.kernels.philox_exponentials`][rectools.kernels.philox_exponentials]."""
     return -np.log(_flat_uniforms(key, start, count, whole_pairs=False))
 
 
 def normal_log_weights(
     z: np.ndarray, scale: np.ndarray, shift: np.ndarray, offset: float
 ) -> np.ndarray:
-    """See :func:`rectools.kernels.normal_log_weights`."""
+    """See [`rectools.kernels.normal_log_weights`][rectools.kernels.normal_log_weights]."""
     y = z * scale + shift
     return offset + 0.5 * np.sum(z * z - y * y, axis=1)
 
@@ -70,7 +70,7 @@ def gaussian_log_weights(
     shift: np.ndarray,
     offset: float,
 ) -> np.ndarray:
-    """See :func:`rectools.kernels.gaussian_log_weights`."""
+    """See [`rectools.kernels.gaussian_log_weights`][rectools.kernels.gaussian_log_weights]."""
     return normal_log_weights(
         philox_normals(key, start, count, scale.shape[0]), scale, shift, offset
     )
@@ -83,7 +83,7 @@ def astar_scan(
     best_score: float,
     log_weight_bound: float,
 ) -> tuple[int, float, float, int]:
-    """See :func:`rectools.kernels.astar_scan`."""
+    """See [`rectools.kernels.astar_scan`][rectools.kernels.astar_scan]."""
     # Summed left to right from gumbel_sum, exactly as the sequential kernel adds.
     sums = np.cumsum(np.concatenate([[gumbel_sum], exponentials]))[1:]
     gumbels = -np.log(sums)

@@ -135,7 +135,8 @@ class SobolStream:
     """Scrambled Sobol quasi-random candidates (COMBINER's footnote 2), scrambled by the seed.
 
     Normals are the inverse normal CDF of the Sobol points. Decoding candidate ``i`` fast-forwards
-    the sequence, so it costs more than with :class:`PhiloxStream` (milliseconds at ``i ~ 2**20``).
+    the sequence, so it costs more than with [`PhiloxStream`][rectools.streams.PhiloxStream]
+    (milliseconds at ``i ~ 2**20``).
     """
 
     name = "sobol"

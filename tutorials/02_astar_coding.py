@@ -62,13 +62,16 @@ for _ in range(runs):
 ours /= runs
 q_cat, p_cat = rectools.Categorical(q_probs), rectools.Categorical(p_probs)
 coder = rectools.get_coder("astar")
-library = np.bincount(
-    [
-        int(coder.encode(q_cat, p_cat, seed=s, log2_num_candidates=3).sample[0])
-        for s in range(4_000)
-    ],
-    minlength=5,
-) / 4_000
+library = (
+    np.bincount(
+        [
+            int(coder.encode(q_cat, p_cat, seed=s, log2_num_candidates=3).sample[0])
+            for s in range(4_000)
+        ],
+        minlength=5,
+    )
+    / 4_000
+)
 print("exact law   ", np.round(exact, 4))
 print("from scratch", np.round(ours, 4))
 print("rectools    ", np.round(library, 4))

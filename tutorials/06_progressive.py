@@ -18,9 +18,6 @@ print(available_priors())
 prior = load_prior("cifar-learned-beta2e-05")
 images = cifar10_samples()[0][:2]
 schedule = codec.Preset(
-    prior_epochs=0,
-    prior_steps=0,
-    prior_first_steps=0,
     posterior_steps=300,
     finetune_steps=3,
     compile_loss=False,

@@ -42,7 +42,7 @@ test = clip(140, 99)[None]
 audio_prior = codec.train_prior(
     train, modality="audio", beta=3e-6, kappa=12, preset="tiny", lr=2e-3
 )
-schedule = codec.Preset(0, 0, 0, posterior_steps=400, finetune_steps=3, compile_loss=False)
+schedule = codec.Preset(posterior_steps=400, finetune_steps=3, compile_loss=False)
 (result,) = codec.compress(
     test, audio_prior, preset=schedule, modality_options={"sample_rate": rate}
 )

@@ -27,7 +27,7 @@ class AStarCoder(ImportanceSamplingCoder):
 
     Args:
         early_stopping: use the global bound when one exists.
-        **options: see :class:`~rectools.coders.base.ImportanceSamplingCoder`.
+        **options: see [`ImportanceSamplingCoder`][rectools.coders.base.ImportanceSamplingCoder].
 
     Examples:
         >>> import numpy as np, rectools

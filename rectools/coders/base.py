@@ -49,7 +49,8 @@ class Coder(Protocol):
     """A relative entropy coder: sends a sample of ``target`` using ``proposal`` and a seed."""
 
     name: ClassVar[str]
-    #: Name of the index model (see :mod:`rectools.index_models`) suited to this coder's index.
+    #: Name of the index model (see [`rectools.index_models`][rectools.index_models]) suited
+    #: to this coder's index.
     index_model: ClassVar[str]
 
     def encode(
@@ -148,7 +149,7 @@ class ImportanceSamplingCoder:
             rng: encoder-private generator; default derived from ``(seed, stream)``.
 
         Returns:
-            An :class:`EncodeResult`.
+            An [`EncodeResult`][rectools.coders.base.EncodeResult].
         """
         key = shared_key(seed, stream)
         if not isinstance(proposal, Proposal):

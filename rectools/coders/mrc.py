@@ -19,7 +19,7 @@ class MRCCoder(ImportanceSamplingCoder):
 
     It scores every candidate and its index is uniform over ``[0, N)``, so it costs ``log2 N``
     bits. At a given N its output is further from q than depth-limited A*'s (see
-    :meth:`categorical_output_law`).
+    [`categorical_output_law`][rectools.coders.mrc.MRCCoder.categorical_output_law]).
 
     Examples:
         >>> import numpy as np, rectools

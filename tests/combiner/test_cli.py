@@ -257,5 +257,8 @@ def test_bad_npy_arrays_are_refused(array_workspace, tmp_path, capsys, array, me
 def test_an_array_with_an_image_prior_is_refused(array_workspace, tmp_path, capsys):
     out = tmp_path / "f0.cmb"
     args = ["compress", str(array_workspace / "fields" / "f0.npy"), "-o", str(out)]
-    assert cli.main([*args, "--preset", "tiny"]) == 1
+    assert cli.main([*args, "--preset", "tiny", "--prior", "cifar-learned-beta2e-06"]) == 1
     assert "prior models image data" in capsys.readouterr().err and not out.exists()
+    assert cli.main([*args, "--preset", "tiny"]) == 1  # no shipped prior for arrays
+    assert "no shipped prior models array data" in capsys.readouterr().err
+    assert not out.exists()

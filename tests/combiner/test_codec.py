@@ -165,7 +165,7 @@ def test_a_failing_compiler_falls_back_to_eager(monkeypatch, images, prior_file,
 
     monkeypatch.setattr(fit.torch, "compile", broken)
     monkeypatch.setattr(fit, "_COMPILED_LOSS", None)
-    preset = codec.Preset(0, 0, 0, posterior_steps=3, finetune_steps=1, compile_loss=True)
+    preset = codec.Preset(posterior_steps=3, finetune_steps=1, compile_loss=True)
     result = codec.compress(images[:1], prior_file, preset=preset)[0]
     assert np.array_equal(codec.decompress(result.data, prior_file), result.reconstruction)
     assert "fitting eagerly" in capsys.readouterr().err
@@ -183,7 +183,9 @@ def test_finetune_every_sets_how_often_fine_tuning_runs(monkeypatch, images, pri
         return real(*args, **kwargs)
 
     monkeypatch.setattr(progressive, "fit_posteriors", counting)
-    preset = codec.Preset(0, 0, 0, 3, 1, compile_loss=False, finetune_every=every)
+    preset = codec.Preset(
+        posterior_steps=3, finetune_steps=1, compile_loss=False, finetune_every=every
+    )
     result = codec.compress(images[:1], prior_file, preset=preset)[0]
     num_blocks = len(prior_file.blocks)
     # After blocks every, 2 * every, ... (never after the last one).

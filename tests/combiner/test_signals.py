@@ -81,7 +81,13 @@ def test_chunked_decoding_matches_one_pass():
 
 def test_training_on_a_quarter_of_the_points(clips):
     preset = codec.Preset(
-        1, 5, 5, posterior_steps=5, finetune_steps=1, compile_loss=False, point_fraction=0.25
+        prior_epochs=1,
+        prior_steps=5,
+        prior_first_steps=5,
+        posterior_steps=5,
+        finetune_steps=1,
+        compile_loss=False,
+        point_fraction=0.25,
     )
     prior = codec.train_prior(clips, modality="audio", preset=preset, beta=1e-4, kappa=8)
     result = codec.compress(clips[:1], prior, preset=preset)[0]
