@@ -291,6 +291,7 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``combiner`` argument parser with its subcommands."""
     parser = argparse.ArgumentParser(prog="combiner", description="COMBINER image compression")
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser(
@@ -398,6 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
         args.run(args)

@@ -140,6 +140,8 @@ PRESETS = {
         compile_loss=False,
     ),
 }
+"""The named schedules: ``paper`` (COMBINER's CIFAR-10), ``fast``, ``kodak-paper``,
+``audio-paper``, ``large-cpu`` and ``tiny`` (tests only)."""
 
 
 def _preset(name: str | Preset) -> Preset:
@@ -251,6 +253,7 @@ class PriorFile:
         return digest.digest()[:4]
 
     def save(self, path: str | Path) -> None:
+        """Write the prior file (``.npz``: metadata as JSON plus arrays) to ``path``."""
         buffer = io.BytesIO()
         np.savez(buffer, meta=np.array(json.dumps(self._meta())), **self._arrays())
         Path(path).write_bytes(buffer.getvalue())

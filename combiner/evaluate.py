@@ -48,6 +48,7 @@ ANCHORS = {
         "MP3 (paper)": [(20.0, 43.52), (28.0, 45.90)],
     },
 }
+"""Published ``(rate, PSNR dB)`` points by data set, drawn next to measured curves."""
 #: Largest lag searched when aligning decoded MP3 with its input: two MP3 frames (LAME's encoder
 #: delay plus the decoder's is 1,105 samples).
 _MP3_MAX_LAG = 2 * 1152

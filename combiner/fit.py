@@ -32,6 +32,7 @@ class Frozen:
 
     @classmethod
     def none(cls, batch: int, num_params: int, device: torch.device | str = "cpu") -> Frozen:
+        """Nothing frozen yet: an all-False mask for ``batch`` data of ``num_params`` weights."""
         mask = torch.zeros(batch, num_params, dtype=torch.bool, device=device)
         return cls(mask, torch.zeros(batch, num_params, device=device))
 
@@ -60,6 +61,7 @@ class BlockPenalties:
         return cls(torch.zeros(num_params, dtype=torch.int64), batch, beta, None, device)
 
     def adjust(self, block_kl_bits: torch.Tensor) -> None:
+        """Algorithm 4's update from each block's current KL ``(batch, blocks)`` in bits."""
         if self.kappa is None:
             return
         self.lam = torch.where(block_kl_bits > self.kappa, self.lam * 1.05, self.lam)

@@ -62,6 +62,7 @@ class INRConfig:
 
     @property
     def num_params(self) -> int:
+        """Number of weights and biases of one network."""
         return sum(i * o + o for i, o in self.layer_shapes)
 
     def layer_slices(self) -> list[tuple[slice, slice]]:
@@ -82,6 +83,7 @@ class INRConfig:
         return ids
 
     def to_dict(self) -> dict:
+        """The fields as a plain dict (what prior files store)."""
         return asdict(self)
 
 
@@ -215,6 +217,7 @@ class VariationalINR(nn.Module):
 
     @property
     def std(self) -> torch.Tensor:
+        """Posterior standard deviations ``softplus(rho)``; ``(batch, num_params)``."""
         return functional.softplus(self.rho)
 
     def forward(

@@ -120,10 +120,12 @@ class LearnedPrior(_SharedPrior):
 
     @property
     def mean(self) -> torch.Tensor:
+        """``(num_params,)`` prior means (float64)."""
         return self._mean
 
     @property
     def std(self) -> torch.Tensor:
+        """``(num_params,)`` prior standard deviations (float64)."""
         return self._std
 
     def update(self, post_mean: torch.Tensor, post_std: torch.Tensor) -> None:
@@ -133,12 +135,14 @@ class LearnedPrior(_SharedPrior):
         self._std = torch.sqrt((post_std**2 + (post_mean - self._mean) ** 2).mean(dim=0))
 
     def state(self) -> dict[str, torch.Tensor]:
+        """``mean`` and ``std``: all that defines this prior."""
         return {"mean": self._mean, "std": self._std}
 
     @classmethod
     def from_state(
         cls, state: dict[str, torch.Tensor], layer_of_param: torch.Tensor
     ) -> LearnedPrior:
+        """Rebuild from the arrays of ``state``."""
         return cls(state["mean"], state["std"])
 
 
@@ -158,13 +162,16 @@ class IsotropicPrior:
 
     @property
     def mean(self) -> torch.Tensor:
+        """Zeros, ``(num_params,)``."""
         return torch.zeros(self.layer_of_param.shape, dtype=torch.float64)
 
     @property
     def std(self) -> torch.Tensor:
+        """Each weight's layer scale, ``(num_params,)``."""
         return self.layer_std[self.layer_of_param]
 
     def update(self, post_mean: torch.Tensor, post_std: torch.Tensor) -> None:
+        """Closed form per layer: the root mean second moment of the posteriors' weights."""
         post_mean, post_std = post_mean.detach().double().cpu(), post_std.detach().double().cpu()
         second_moment = (post_std**2 + post_mean**2).mean(0)
         layers = int(self.layer_std.numel())
@@ -175,9 +182,11 @@ class IsotropicPrior:
         self.layer_std = torch.sqrt(total / count)
 
     def state(self) -> dict[str, torch.Tensor]:
+        """``layer_std``: one trained scale per layer."""
         return {"layer_std": self.layer_std}
 
     def initial_posterior_mean(self) -> None:
+        """``None``: new posteriors start from the SIREN initialisation."""
         return None  # a zero-mean prior says nothing about where weights should start
 
     def datum_parameters(self, batch: int) -> torch.Tensor:
@@ -186,17 +195,20 @@ class IsotropicPrior:
         return start.requires_grad_(True)
 
     def datum_std(self, params: torch.Tensor | None) -> torch.Tensor:
+        """Per-weight standard deviations of each datum's layer scales ``(batch, num_params)``."""
         if params is None:
             return self.std
         return torch.exp(params)[:, self.layer_of_param.to(params.device)]
 
     def side_info(self, params: torch.Tensor | None) -> list[bytes]:
+        """Each datum's layer scales as little-endian float32 bytes."""
         if params is None:
             raise ValueError("the isotropic prior needs its per-datum scales")
         scales = torch.exp(params.detach()).cpu().numpy().astype("<f4")
         return [row.tobytes() for row in scales]
 
     def std_from_side_info(self, data: bytes) -> torch.Tensor:
+        """Per-weight standard deviations from a file's layer scales; ``ValueError`` if corrupt."""
         layers = int(self.layer_std.numel())
         if len(data) != 4 * layers:
             raise ValueError(f"expected {layers} float32 layer scales, got {len(data)} bytes")
@@ -206,6 +218,7 @@ class IsotropicPrior:
         return scales[self.layer_of_param]
 
     def params_from_side_info(self, data: list[bytes]) -> torch.Tensor:
+        """Log layer scales ``(batch, layers)`` as the decoder will see them."""
         scales = np.stack([np.frombuffer(d, dtype="<f4") for d in data]).astype(np.float64)
         return torch.log(torch.from_numpy(scales)).float()
 
@@ -213,6 +226,7 @@ class IsotropicPrior:
     def from_state(
         cls, state: dict[str, torch.Tensor], layer_of_param: torch.Tensor
     ) -> IsotropicPrior:
+        """Rebuild from the arrays of ``state``."""
         return cls(state["layer_std"], layer_of_param)
 
 

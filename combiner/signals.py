@@ -45,6 +45,7 @@ class Modality(Protocol):
 
     name: ClassVar[str]
     rate_unit: ClassVar[str]
+    """Unit of [`rate`][combiner.signals.Modality.rate]: ``"bpp"``, ``"kbps"``..."""
 
     def check(self, batch: np.ndarray) -> np.ndarray:
         """Validate a batch ``(B, *grid, channels)``; return it as float64 network values."""
@@ -85,6 +86,7 @@ class ImageModality:
     rate_unit: ClassVar[str] = "bpp"
 
     def check(self, batch: np.ndarray) -> np.ndarray:
+        """``(B, H, W, C)`` images in [0, 1] as float64; ``ValueError`` otherwise."""
         batch = _finite(batch, "images")
         if batch.ndim != 4 or batch.shape[-1] not in (1, 3):
             raise ValueError(f"expected images of shape (batch, H, W, 1 or 3), got {batch.shape}")
@@ -93,19 +95,24 @@ class ImageModality:
         return batch
 
     def grid_shape(self, batch: np.ndarray) -> tuple[int, ...]:
+        """``(H, W)``."""
         return tuple(batch.shape[1:3])
 
     def output(self, values: np.ndarray) -> np.ndarray:
+        """Network outputs rounded to 8-bit pixels."""
         return np.round(np.clip(values, 0.0, 1.0) * 255.0).astype(np.uint8)
 
     def psnr(self, reference: np.ndarray, decoded: np.ndarray) -> float:
+        """PSNR in dB of 8-bit ``decoded`` against a [0, 1] reference."""
         return _psnr(float(np.mean((decoded / 255.0 - reference) ** 2)), 1.0)
 
     def rate(self, num_bytes: float, grid: tuple[int, ...]) -> float:
+        """Bits per pixel of a file of ``num_bytes``."""
         return 8.0 * num_bytes / math.prod(grid)
 
     @property
     def params(self) -> tuple[int, ...]:
+        """Empty: images need no parameters in the file."""
         return ()
 
     def __repr__(self) -> str:
@@ -128,6 +135,7 @@ class AudioModality:
         self.sample_rate = int(sample_rate)
 
     def check(self, batch: np.ndarray) -> np.ndarray:
+        """``(B, T)`` or ``(B, T, 1)`` mono clips in [-1, 1] as ``(B, T, 1)`` float64."""
         batch = _finite(batch, "audio samples")
         if batch.ndim == 2:
             batch = batch[..., None]
@@ -140,19 +148,24 @@ class AudioModality:
         return batch
 
     def grid_shape(self, batch: np.ndarray) -> tuple[int, ...]:
+        """``(T,)``."""
         return (batch.shape[1],)
 
     def output(self, values: np.ndarray) -> np.ndarray:
+        """Network outputs rounded to 16-bit samples, ``(T, 1)`` int16."""
         return np.round(np.clip(values, -1.0, 1.0) * 32767.0).astype(np.int16)
 
     def psnr(self, reference: np.ndarray, decoded: np.ndarray) -> float:
+        """PSNR in dB over the [-1, 1] range of 16-bit ``decoded`` against the reference."""
         return _psnr(float(np.mean((decoded / 32767.0 - reference) ** 2)), 2.0)
 
     def rate(self, num_bytes: float, grid: tuple[int, ...]) -> float:
+        """Kilobits per second of a file of ``num_bytes``."""
         return 8.0 * num_bytes / (grid[0] / self.sample_rate) / 1000.0
 
     @property
     def params(self) -> tuple[int, ...]:
+        """The sample rate, which the file records."""
         return (self.sample_rate,)
 
     def __repr__(self) -> str:
@@ -211,10 +224,11 @@ class ArrayModality:
 
     @classmethod
     def from_params(cls, axes: int, channels: int, low_bits: int, high_bits: int) -> ArrayModality:
-        """Rebuild from a file's [`params`][combiner.signals.ArrayModality.params]."""
+        """Rebuild from a file's ``params``."""
         return cls(axes, channels, _bits_float32(low_bits), _bits_float32(high_bits))
 
     def check(self, batch: np.ndarray) -> np.ndarray:
+        """``(B, *grid, C)`` finite arrays on 1-3 axes as float64; fixes an unset value range."""
         batch = _finite(batch, "array values")
         axes = batch.ndim - 2
         if not 1 <= axes <= self.max_axes:
@@ -239,6 +253,7 @@ class ArrayModality:
         return self._to_network(batch)
 
     def grid_shape(self, batch: np.ndarray) -> tuple[int, ...]:
+        """The grid axes ``batch.shape[1:-1]``."""
         return tuple(batch.shape[1:-1])
 
     def _range(self) -> tuple[float, float]:
@@ -251,17 +266,21 @@ class ArrayModality:
         return (np.asarray(values, np.float64) - low) / (high - low) * 2.0 - 1.0
 
     def output(self, values: np.ndarray) -> np.ndarray:
+        """Network outputs mapped back to the value range, float32."""
         low, high = self._range()
         return (low + (np.clip(values, -1.0, 1.0) + 1.0) / 2.0 * (high - low)).astype(np.float32)
 
     def psnr(self, reference: np.ndarray, decoded: np.ndarray) -> float:
+        """PSNR in dB with the value range as peak."""
         return _psnr(float(np.mean((self._to_network(decoded) - reference) ** 2)), 2.0)
 
     def rate(self, num_bytes: float, grid: tuple[int, ...]) -> float:
+        """Bits per value (grid points times channels) of a file of ``num_bytes``."""
         return 8.0 * num_bytes / (math.prod(grid) * (self.channels or 1))
 
     @property
     def params(self) -> tuple[int, ...]:
+        """Axes, channels and the value range (float32 bit patterns), which the file records."""
         low, high = self._range()
         if self.axes is None or self.channels is None:
             raise ValueError("the grid is unknown: check a batch first")
@@ -285,6 +304,7 @@ def register_modality(cls: type) -> type:
 
 
 def available_modalities() -> tuple[str, ...]:
+    """Names of the registered modalities, sorted."""
     return tuple(sorted(_MODALITIES))
 
 

@@ -89,6 +89,7 @@ class DiagonalGaussian:
         return f"DiagonalGaussian(dim={self.dim})"
 
     def log_prob(self, x: np.ndarray) -> np.ndarray:
+        """Log density of each row of ``x`` ``(n, dim)`` (or one point ``(dim,)``), in nats."""
         z = (_as_batch(x, self.dim) - self.mean) / self.std
         return np.sum(-0.5 * z * z - np.log(self.std) - 0.5 * math.log(2.0 * math.pi), axis=1)
 
@@ -103,6 +104,7 @@ class DiagonalGaussian:
     def candidates(
         self, stream: CandidateStream, key: np.ndarray, start: int, count: int
     ) -> np.ndarray:
+        """Candidates ``start .. start + count - 1`` of the shared ``stream``; ``(count, dim)``."""
         return self.mean + self.std * stream.standard_normals(key, start, count, self.dim)
 
 
@@ -129,16 +131,23 @@ class Categorical:
         return k
 
     def log_prob(self, x: np.ndarray) -> np.ndarray:
+        """Log probability of each category in ``x`` ``(n, 1)`` or ``(n,)``, in nats (``-inf`` off
+        the support).
+        """
         with np.errstate(divide="ignore"):
             return np.log(self.probs[self._categories(x)])
 
     def sample(self, rng: np.random.Generator, num_samples: int) -> np.ndarray:
+        """``num_samples`` categories drawn with ``rng``; ``(num_samples, 1)`` float64."""
         return rng.choice(self.num_categories, size=(num_samples, 1), p=self.probs).astype(float)
 
     def candidates(
         self, stream: CandidateStream, key: np.ndarray, start: int, count: int
     ) -> np.ndarray:
         # Inverse CDF of the shared uniforms.
+        """Candidates ``start .. start + count - 1`` of the shared ``stream`` as categories;
+        ``(count, 1)``.
+        """
         u = stream.uniforms(key, start, count, 1)
         category = np.searchsorted(np.cumsum(self.probs), u, side="right")
         return np.minimum(category, self.num_categories - 1).astype(np.float64)
@@ -174,6 +183,7 @@ class GaussianMixture:
         return f"GaussianMixture(components={self.weights.size}, dim={self.dim})"
 
     def log_prob(self, x: np.ndarray) -> np.ndarray:
+        """Log density of each row of ``x`` ``(n, dim)``, in nats."""
         x = _as_batch(x, self.dim)
         z = (x[:, None, :] - self.means) / self.stds
         per_component = np.sum(
@@ -182,11 +192,13 @@ class GaussianMixture:
         return special.logsumexp(per_component + np.log(self.weights), axis=1)
 
     def sample(self, rng: np.random.Generator, num_samples: int) -> np.ndarray:
+        """``num_samples`` draws with ``rng``; ``(num_samples, dim)``."""
         component = rng.choice(self.weights.size, size=num_samples, p=self.weights)
         noise = rng.standard_normal((num_samples, self.dim))
         return self.means[component] + self.stds[component] * noise
 
     def marginal_cdf(self, x: np.ndarray, axis: int) -> np.ndarray:
+        """CDF of coordinate ``axis`` at each value of ``x`` (for 1-D goodness-of-fit tests)."""
         z = (np.asarray(x)[..., None] - self.means[:, axis]) / self.stds[:, axis]
         return np.sum(self.weights * special.ndtr(z), axis=-1)
 

@@ -114,9 +114,11 @@ class PhiloxStream:
     name = "philox"
 
     def standard_normals(self, key: np.ndarray, start: int, count: int, dim: int) -> np.ndarray:
+        """Standard normals of candidates ``start .. start + count - 1``; ``(count, dim)``."""
         return ops.philox_normals(key, start, count, dim)
 
     def uniforms(self, key: np.ndarray, start: int, count: int, dim: int) -> np.ndarray:
+        """Uniforms on ``(0, 1)`` of candidates ``start .. start + count - 1``; ``(count, dim)``."""
         return ops.philox_uniforms(key, start, count, dim)
 
     def gaussian_log_weights(
@@ -128,6 +130,9 @@ class PhiloxStream:
         shift: np.ndarray,
         offset: float,
     ) -> np.ndarray:
+        """``log q/p`` of candidates ``start .. start + count - 1`` of the Gaussian ``p``, never
+        storing them; ``(count,)``.
+        """
         return ops.gaussian_log_weights(key, start, count, scale, shift, offset)
 
 
@@ -142,6 +147,9 @@ class SobolStream:
     name = "sobol"
 
     def uniforms(self, key: np.ndarray, start: int, count: int, dim: int) -> np.ndarray:
+        """Scrambled Sobol points ``start .. start + count - 1`` on ``(0, 1)^dim``; ``(count,
+        dim)``.
+        """
         seeds = np.random.SeedSequence([int(key[0]), int(key[1]), _SOBOL_TAG])
         scramble = np.random.Generator(np.random.Philox(seeds))
         engine = qmc.Sobol(d=dim, scramble=True, rng=scramble)
@@ -155,6 +163,7 @@ class SobolStream:
         return np.clip(u, tiny, 1.0 - np.finfo(np.float64).epsneg)
 
     def standard_normals(self, key: np.ndarray, start: int, count: int, dim: int) -> np.ndarray:
+        """Sobol points mapped through the normal quantile; ``(count, dim)`` float64."""
         return special.ndtri(self.uniforms(key, start, count, dim))
 
     def gaussian_log_weights(
@@ -166,6 +175,9 @@ class SobolStream:
         shift: np.ndarray,
         offset: float,
     ) -> np.ndarray:
+        """``log q/p`` of candidates ``start .. start + count - 1`` of the Gaussian ``p``;
+        ``(count,)``.
+        """
         z = self.standard_normals(key, start, count, scale.shape[0])
         return ops.normal_log_weights(z, scale, shift, offset)
 

@@ -3,6 +3,7 @@
 import os
 import re
 import runpy
+import time
 from pathlib import Path
 
 import matplotlib
@@ -27,13 +28,27 @@ def _isolated(monkeypatch, tmp_path):
     monkeypatch.setattr(container, "MODALITIES", container.MODALITIES)
 
 
-def test_there_are_seven_tutorials():
-    assert len(TUTORIALS) == 7
+def test_there_are_eight_tutorials():
+    assert len(TUTORIALS) == 8
+
+
+#: A learner waits for a tutorial; each states its run time and must stay under this (the
+#: slowest takes about two minutes on CI's 2-core CPU).
+TUTORIAL_SECONDS = 180
 
 
 @pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: p.name)
-def test_tutorial_runs(path):
+def test_tutorial_runs_in_under_three_minutes(path):
+    start = time.perf_counter()
     runpy.run_path(str(path), run_name="__main__")
+    assert time.perf_counter() - start < TUTORIAL_SECONDS
+
+
+@pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: p.name)
+def test_tutorial_states_its_run_time(path):
+    assert re.search(
+        r"^# \*Runs in (about|under) [^*]+ on a 2-core CPU\.\*$", path.read_text(), re.M
+    )
 
 
 def _python_blocks(page: Path) -> list[str]:
@@ -74,3 +89,47 @@ def test_tutorial_02_prices_each_coder_with_its_own_index_model(monkeypatch, cap
     assert set(printed) == {"astar", "mrc"}
     assert fitted == [rectools.get_coder(name).index_model for name in printed]
     assert float(printed["astar"]) < float(printed["mrc"])
+
+
+def _public_names_without_docstrings() -> list[str]:
+    import importlib
+    import inspect
+    import pkgutil
+
+    import combiner
+    import rectools
+
+    missing = []
+    for package in (rectools, combiner):
+        for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+            if info.name.rsplit(".", 1)[-1].startswith("_"):
+                continue
+            module = importlib.import_module(info.name)
+            for name, obj in vars(module).items():
+                if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
+                    continue
+                if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+                    continue
+                if not obj.__doc__:
+                    missing.append(f"{module.__name__}.{name}")
+                members = vars(obj).items() if inspect.isclass(obj) else ()
+                for member, value in members:
+                    function = value.fget if isinstance(value, property) else value
+                    function = getattr(function, "__func__", function)
+                    inherited = any(
+                        getattr(getattr(base, member, None), "__doc__", None)
+                        for base in obj.__mro__[1:]
+                    )
+                    if (
+                        not member.startswith("_")
+                        and inspect.isfunction(function)
+                        and not function.__doc__
+                        and not inherited
+                    ):
+                        missing.append(f"{module.__name__}.{name}.{member}")
+    return missing
+
+
+def test_every_public_name_has_a_docstring():
+    """Names without one silently vanish from the API reference."""
+    assert _public_names_without_docstrings() == []
