@@ -71,8 +71,9 @@ print(combiner_cli("decompress", "held_out.cmb", "-o", "held_out_decoded.png"))
 # keeps the tutorial quick; the paper finds that even 16 training images give a good prior.
 
 # %%
-train = np.stack([np.asarray(Image.open(p), dtype=np.float64) / 255.0 for p in sorted(
-    folder.glob("*.png"))])
+train = np.stack(
+    [np.asarray(Image.open(p), dtype=np.float64) / 255.0 for p in sorted(folder.glob("*.png"))]
+)
 quick = codec.Preset(prior_epochs=8, prior_steps=60, prior_first_steps=150, compile_loss=False)
 mine = codec.train_prior(train, beta=2e-6, preset=quick)
 mine.save("mine.npz")
@@ -87,8 +88,10 @@ from combiner.shipped import load_prior  # noqa: E402
 
 held_out = np.asarray(Image.open(photo), dtype=np.float64)[None] / 255.0
 results = {}
-for label, prior in (("shipped CIFAR prior", load_prior("cifar-learned-beta2e-06")),
-                     ("my prior", mine)):
+for label, prior in (
+    ("shipped CIFAR prior", load_prior("cifar-learned-beta2e-06")),
+    ("my prior", mine),
+):
     results[label] = codec.compress(held_out, prior, preset="fast")[0]
     r = results[label]
     print(f"{label:>20}: {len(r.data)} bytes, {r.bpp:.2f} bpp, {r.psnr_db:.2f} dB")
