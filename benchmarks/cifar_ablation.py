@@ -107,6 +107,23 @@ VARIANTS = {
         prior_name="cifar-learned-beta2e-06",
         posterior=replace(FAST, lr_halving_at=0.8),
     ),
+    "persistent-finetune-40": Variant(
+        "shipped prior; one Adam through fine-tuning and 40 steps per block instead of 15",
+        prior_name="cifar-learned-beta2e-06",
+        posterior=replace(FAST, persistent_finetune_optimizer=True, finetune_steps=40),
+    ),
+    "persistent-finetune-30": Variant(
+        "shipped prior; one Adam through fine-tuning and 30 steps per block instead of 15",
+        prior_name="cifar-learned-beta2e-06",
+        posterior=replace(FAST, persistent_finetune_optimizer=True, finetune_steps=30),
+    ),
+    "persistent-finetune-30-5k": Variant(
+        "shipped prior; one Adam through 30 fine-tuning steps per block; 5,000 posterior steps",
+        prior_name="cifar-learned-beta2e-06",
+        posterior=replace(
+            FAST, persistent_finetune_optimizer=True, finetune_steps=30, posterior_steps=5_000
+        ),
+    ),
     "finetune-50": Variant(
         "shipped prior; 50 fine-tuning steps per block instead of 15",
         posterior=replace(FAST, finetune_steps=50),

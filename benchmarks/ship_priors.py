@@ -48,10 +48,14 @@ def _training_signals(kind: str, count: int) -> np.ndarray:
 def finish(
     prior: codec.PriorFile, kind: str, preset: str, count: int, notes: dict[str, str]
 ) -> codec.PriorFile:
-    data = _training_signals(kind, count)
+    """Record the data shape and notes; fit the index model on ``count`` training signals
+    (``0``: none, indices then cost ``kappa`` bits)."""
+    data = _training_signals(kind, max(count, 1))
+    prior = replace(prior, data_shape=prior.data_shape or data.shape[1:], notes=notes)
+    if count == 0:
+        return prior
     start = time.perf_counter()
     options = {"sample_rate": 16_000} if kind == "speech" else None
-    prior = replace(prior, data_shape=data.shape[1:], notes=notes)
     shipped = codec.attach_index_model(prior, data, preset=preset, modality_options=options)
     model = shipped.index_model(rectools.get_coder("astar"))
     print(
@@ -66,6 +70,7 @@ def main() -> None:
     parser.add_argument("kind", choices=["cifar", "speech", "kodak"])
     parser.add_argument("prior", nargs="?", help="the trained prior (speech, kodak)")
     parser.add_argument("--count", type=int, default=24, help="training signals for indices")
+    parser.add_argument("--only", nargs="*", help="CIFAR: these prior names only")
     parser.add_argument("--preset", default=None, help="encoding preset for the indices")
     parser.add_argument("--trained", default="", help="how the prior was trained (notes)")
     parser.add_argument(
@@ -79,6 +84,8 @@ def main() -> None:
     trained = {"trained": args.trained} if args.trained else {}
     if args.kind == "cifar":
         for path in sorted(PRIORS.glob("cifar-*.npz")):
+            if args.only and path.stem not in args.only:
+                continue
             prior = codec.PriorFile.load(path)
             notes = {
                 **trained,

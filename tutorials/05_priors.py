@@ -1,14 +1,16 @@
 # %% [markdown]
 # # 5. Learning a prior vs an isotropic prior
 #
+# *Runs in about a minute on a 2-core CPU.*
+#
 # The KL to a prior is the rate. A prior that already knows what weights of natural-image INRs
 # look like makes every image cheaper. Algorithm 1 learns it by coordinate descent: fit
 # posteriors on training images, then set the prior to the closed-form optimum
 # $\mu_p = \overline{\mu_q}$, $\sigma_p^2 = \overline{\sigma_q^2 + (\mu_q - \mu_p)^2}$.
 # The isotropic ablation keeps one zero-mean scale per layer.
 #
-# Training here is tiny (20 CIFAR-100 images, a few epochs) so it runs in seconds; the shipped
-# priors use 199 images and 32 epochs.
+# Training here is tiny (20 CIFAR-100 images, a few epochs) so it runs in about a minute; the
+# shipped priors use 199 images and 32 epochs.
 
 # %%
 import matplotlib.pyplot as plt

@@ -1,6 +1,8 @@
 # %% [markdown]
 # # 7. Beyond images: audio and arrays on the same grid
 #
+# *Runs in under a minute on a 2-core CPU.*
+#
 # COMBINER never sees pixels or samples, only a grid of coordinates in $[-1, 1]^k$ and the
 # values there. A *modality* (`combiner.signals`) says how a kind of signal maps to that grid and
 # back, how distortion is measured and what the rate unit is. Here we take a synthetic

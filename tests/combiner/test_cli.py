@@ -262,3 +262,34 @@ def test_an_array_with_an_image_prior_is_refused(array_workspace, tmp_path, caps
     assert cli.main([*args, "--preset", "tiny"]) == 1  # no shipped prior for arrays
     assert "no shipped prior models array data" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_shipped_priors_are_chosen_by_signal_kind_and_size():
+    from combiner.shipped import DEFAULT_PRIORS, default_prior_name, load_prior
+
+    assert default_prior_name("image", (32, 32, 3)) == "cifar-learned-beta2e-06"
+    assert default_prior_name("image", (512, 768, 3)) == DEFAULT_PRIORS["image-large"]
+    assert default_prior_name("audio", (48_000, 1)) == DEFAULT_PRIORS["audio"]
+    with pytest.raises(ValueError, match="no shipped prior models array data"):
+        default_prior_name("array", (8, 8, 1))
+    for key, name in DEFAULT_PRIORS.items():
+        prior = load_prior(name)
+        assert prior.modality == key.split("-")[0] and prior.data_shape is not None
+    assert load_prior(DEFAULT_PRIORS["image-large"]).data_shape == (512, 768, 3)
+    assert load_prior(DEFAULT_PRIORS["audio"]).data_shape == (48_000, 1)
+
+
+def test_a_wav_compresses_and_decodes_with_no_prior_named(tmp_path, capsys):
+    from scipy.io import wavfile
+
+    t = np.arange(4_000) / 16_000
+    wave = (8000 * np.sin(2 * np.pi * 220 * t)).astype(np.int16)
+    wavfile.write(tmp_path / "clip.wav", 16_000, wave)
+    out, back = tmp_path / "clip.cmb", tmp_path / "back.wav"
+    assert (
+        cli.main(["compress", str(tmp_path / "clip.wav"), "-o", str(out), "--preset", "tiny"]) == 0
+    )
+    assert "kbps" in capsys.readouterr().out
+    assert cli.main(["decompress", str(out), "-o", str(back)]) == 0  # prior found by its hash
+    rate, decoded = wavfile.read(back)
+    assert rate == 16_000 and decoded.shape == (4_000,) and decoded.dtype == np.int16

@@ -233,3 +233,11 @@ def test_index_model_survives_saving(tmp_path, images, prior_file):
     loaded = codec.PriorFile.load(tmp_path / "p.npz")
     assert np.array_equal(loaded.index_bucket_probs, fitted.index_bucket_probs)
     assert loaded.content_hash == fitted.content_hash and loaded.data_shape == (8, 8, 3)
+
+
+def test_notes_are_for_people_and_leave_the_prior_hash_alone(prior_file):
+    from dataclasses import replace
+
+    noted = replace(prior_file, notes={"measured": "2 bpp, 30 dB"})
+    assert noted.content_hash == prior_file.content_hash
+    assert replace(prior_file, beta=2e-4).content_hash != prior_file.content_hash

@@ -1,6 +1,8 @@
 """Golden bitstreams: .cmb files made once must keep decoding to exactly the same pixels.
 
-``cifar10_00.cmb`` is a version 1 file (the first format): old files keep decoding.
+``cifar10_00.cmb`` is a version 1 file (the first format), decoded with the prior that made it
+(frozen next to it): old files keep decoding. ``cifar10_01-v2.cmb`` is a version 2 file made
+with the shipped prior (``make_golden.py`` rebuilds it when that changes on purpose).
 """
 
 from pathlib import Path
@@ -9,16 +11,28 @@ import numpy as np
 from PIL import Image
 
 from combiner import codec, container
-from combiner.shipped import load_prior
+from combiner.shipped import load_prior, prior_for_file
 
 GOLDEN = Path(__file__).parent / "golden"
 
 
-def test_golden_file_decodes_to_the_same_pixels():
+def test_version_1_file_decodes_to_the_same_pixels():
     data = (GOLDEN / "cifar10_00.cmb").read_bytes()
     header, _ = container.unpack(data)
     assert header.shape == (32, 32, 3) and header.coder == "astar" and header.seed == 42
     assert header.num_blocks is not None and len(header.prior_hash) == 4  # version 1
-    decoded = codec.decompress(data, load_prior("cifar-learned-beta2e-05"))
+    prior = codec.PriorFile.load(GOLDEN / "cifar-learned-beta2e-05-v1-prior.npz")
+    decoded = codec.decompress(data, prior)
     expected = np.asarray(Image.open(GOLDEN / "cifar10_00.png"))
+    assert np.array_equal(decoded, expected)
+
+
+def test_version_2_file_decodes_to_the_same_pixels_with_the_shipped_prior():
+    data = (GOLDEN / "cifar10_01-v2.cmb").read_bytes()
+    header, _ = container.unpack(data)
+    assert header.shape is None and header.seed == 42 and header.num_blocks is None
+    prior = load_prior("cifar-learned-beta2e-05")
+    assert prior_for_file(data) is prior
+    decoded = codec.decompress(data, prior)
+    expected = np.asarray(Image.open(GOLDEN / "cifar10_01-v2.png"))
     assert np.array_equal(decoded, expected)
