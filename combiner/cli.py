@@ -11,6 +11,7 @@ from PIL import Image, UnidentifiedImageError
 from scipy.io import wavfile
 
 from combiner import codec, container, evaluate
+from combiner.demo import DEMO_PRIOR
 from combiner.inr import NAMED_NETS
 from combiner.shipped import (
     DEFAULT_PRIOR,
@@ -348,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="compress the bundled CIFAR-10 images end to end")
     demo.add_argument("--images", type=int, default=4, choices=range(1, 21), metavar="1..20")
     demo.add_argument("--preset", default="fast", choices=sorted(codec.PRESETS))
-    demo.add_argument("--prior", default=DEFAULT_PRIOR)
+    demo.add_argument("--prior", default=DEMO_PRIOR)
     demo.add_argument("-o", "--output", default="combiner-demo")
     demo.set_defaults(run=_demo)
     ev = sub.add_parser("evaluate", help="rate-distortion sweep with classical codecs: CSV + plot")

@@ -19,6 +19,10 @@ from combiner.data import cifar10_samples
 from combiner.evaluate import pillow_round_trip
 from combiner.shipped import load_prior
 
+#: The demo's rate: about 1.25 bpp on 32x32 images, where COMBINER is ahead of WebP at equal
+#: rate on the bundled images (from about 2 bpp up, WebP is ahead; docs/results.md).
+DEMO_PRIOR = "cifar-learned-beta5e-06"
+
 
 def psnr_at_rate(image: np.ndarray, target_bpp: float, fmt: str) -> float:
     """PSNR of the Pillow ``fmt`` codec (JPEG, WEBP) at ``target_bpp``, interpolated over its
