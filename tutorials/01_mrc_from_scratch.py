@@ -91,3 +91,21 @@ plt.xlabel("t = log2 N - KL (bits)")
 plt.ylabel("KS statistic vs q")
 plt.title("More candidates, closer to q")
 plt.show()
+
+# %% [markdown]
+# ## Exercises
+# 1. The decoder only needs the seed and the index. Decode one index with a *different* seed:
+#    what do you get, and why is that not an error the decoder can detect?
+# 2. Run MRC with $t = -2$ (fewer candidates than $2^{KL}$) many times and plot the histogram
+#    of the sent samples next to $q$ and $p$. Where does the histogram sit?
+# 3. Double the dimension $d$ while keeping each coordinate's $q$ and $p$. How does the KL,
+#    and hence the number of candidates MRC needs, grow?
+#
+# ### Solutions
+# 1. Another valid-looking sample of $p$: the candidate with that number in another stream.
+#    Nothing in the index says which seed made it, which is why COMBINER's files carry the
+#    seed and a hash of the prior.
+# 2. Between $p$ and $q$: with too few candidates the best importance weight is often a
+#    candidate from $p$'s bulk, so the sent law is pulled towards $p$ (the KS statistic above).
+# 3. KL adds up over independent coordinates, so it doubles, and $N \approx 2^{KL}$ squares:
+#    this is why COMBINER codes its weights in blocks of about 16 bits.

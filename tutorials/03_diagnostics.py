@@ -62,3 +62,16 @@ plt.xlabel("KL (bits)")
 plt.ylabel("coded bits per index")
 plt.legend()
 plt.show()
+
+# %% [markdown]
+# ## Exercises
+# 1. Evaluate Lemma A.1's bound (`rectools.diagnostics.lemma_a1_tv_bound`) for the pair above
+#    at $t = 0, 8, 16$. From which $t$ does it say anything (a value below 1)?
+# 2. With a categorical pair, compare `exact_output_distribution` of A* and MRC at the same
+#    $N$. Which is closer to $q$ in total variation?
+#
+# ### Solutions
+# 1. The bound exceeds 1 until $t$ is about 16 bits: it is a worst-case guarantee, far
+#    looser than the exact TVs measured above.
+# 2. A*: at equal $N$ its output law is closer to $q$ (tutorial 2 shows its law is not MRC's),
+#    so at $t = 0$ A* is both cheaper to send and less biased.
