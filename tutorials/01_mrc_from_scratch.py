@@ -3,6 +3,8 @@
 #
 # *Runs in about 5 seconds on a 2-core CPU.*
 #
+# [Download as a Jupyter notebook](01_mrc_from_scratch.ipynb)
+#
 # Alice knows a distribution $q$; Bob knows only $p$. They share a seed. Alice wants Bob to end
 # up with a *sample* of $q$. Minimal random coding (MRC) does it in about $D_{KL}(q\|p)$ bits:
 # both draw the same $N$ candidates from $p$; Alice picks one at random with probability

@@ -3,6 +3,8 @@
 #
 # *Runs in about 10 seconds on a 2-core CPU.*
 #
+# [Download as a Jupyter notebook](02_astar_coding.ipynb)
+#
 # MRC (tutorial 1) draws its index from the categorical of the importance weights
 # $w_i = q(x_i)/p(x_i)$, which puts the index anywhere in $1..N$: it costs $\log_2 N$ bits.
 # A* coding [(Flamich et al., 2022)](../../references/) picks the candidate with the largest

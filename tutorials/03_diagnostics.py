@@ -3,6 +3,8 @@
 #
 # *Runs in about 5 seconds on a 2-core CPU.*
 #
+# [Download as a Jupyter notebook](03_diagnostics.ipynb)
+#
 # REC trades bits for accuracy: fewer candidates, cheaper indices, a sample further from $q$.
 # For categorical targets rectools computes the *exact* law of what a coder sends, so we can
 # draw the total variation against $t$ and compare it with Lemma A.1's bound.

@@ -3,6 +3,8 @@
 #
 # *Runs in under a minute on a 2-core CPU.*
 #
+# [Download as a Jupyter notebook](04_bayesian_inr.ipynb)
+#
 # An implicit neural representation maps pixel coordinates to colours. COMBINER makes its
 # weights random: a Gaussian per weight, fitted with the beta-ELBO (distortion + beta x KL).
 # The KL of each weight is what it will cost to send. Here we fit one image and look at where

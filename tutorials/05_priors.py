@@ -3,6 +3,8 @@
 #
 # *Runs in about a minute on a 2-core CPU.*
 #
+# [Download as a Jupyter notebook](05_priors.ipynb)
+#
 # The KL to a prior is the rate. A prior that already knows what weights of natural-image INRs
 # look like makes every image cheaper. Algorithm 1 learns it by coordinate descent: fit
 # posteriors on training images, then set the prior to the closed-form optimum

@@ -3,6 +3,8 @@
 #
 # *Runs in about a minute on a 2-core CPU.*
 #
+# [Download as a Jupyter notebook](06_progressive.ipynb)
+#
 # The full pipeline on real CIFAR-10 images with a shipped prior: fit posteriors (Algorithm 4
 # keeps every block near kappa = 16 bits), code block after block with A*, fine-tune the rest,
 # write real `.cmb` bytes, decode them. We use a short schedule so it runs in a minute; the

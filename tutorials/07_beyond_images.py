@@ -3,6 +3,8 @@
 #
 # *Runs in under a minute on a 2-core CPU.*
 #
+# [Download as a Jupyter notebook](07_beyond_images.ipynb)
+#
 # COMBINER never sees pixels or samples, only a grid of coordinates in $[-1, 1]^k$ and the
 # values there. A *modality* (`combiner.signals`) says how a kind of signal maps to that grid and
 # back, how distortion is measured and what the rate unit is. Here we take a synthetic

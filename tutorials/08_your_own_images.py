@@ -3,6 +3,8 @@
 #
 # *Runs in about two minutes on a 2-core CPU.*
 #
+# [Download as a Jupyter notebook](08_your_own_images.ipynb)
+#
 # The path a user takes with their own pictures: compress one with a shipped prior from the
 # command line, look inside the file, train a prior on a small folder of their own, and see
 # which prior does better on an image neither has seen.

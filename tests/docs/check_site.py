@@ -3,7 +3,8 @@
 Run after ``mkdocs build`` (``.ci/run`` does): ``python tests/docs/check_site.py site``.
 Exits non-zero, naming the pages, when a page shows a raw role such as ``:class:`` (a
 cross-reference mkdocstrings did not turn into a link) or a progress bar's output (tqdm's
-``it/s]`` or ``s/it]``) that a tutorial printed into the page.
+``it/s]`` or ``s/it]``) that a tutorial printed into the page, or a tutorial page without
+its downloadable notebook.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ def problems(site: Path) -> list[str]:
             hits = len(pattern.findall(text))
             if hits:
                 found.append(f"{page.relative_to(site)}: {hits} x {what}")
+    for page in sorted((site / "tutorials").glob("*/index.html")):
+        if not (page.parent / f"{page.parent.name}.ipynb").exists():
+            found.append(f"{page.relative_to(site)}: no {page.parent.name}.ipynb next to it")
     return found
 
 
