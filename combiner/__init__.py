@@ -10,7 +10,7 @@ from combiner.codec import (
     psnr,
     train_prior,
 )
-from combiner.container import ContainerError
+from combiner.errors import CombinerError, ContainerError, InputError, PriorError
 from combiner.inr import NAMED_NETS, INRConfig, VariationalINR
 from combiner.priors import IsotropicPrior, LearnedPrior, Prior
 from combiner.signals import Modality, available_modalities, get_modality, register_modality
@@ -18,13 +18,16 @@ from combiner.signals import Modality, available_modalities, get_modality, regis
 __all__ = [
     "NAMED_NETS",
     "PRESETS",
+    "CombinerError",
     "CompressResult",
     "ContainerError",
     "INRConfig",
+    "InputError",
     "IsotropicPrior",
     "LearnedPrior",
     "Modality",
     "Prior",
+    "PriorError",
     "PriorFile",
     "VariationalINR",
     "available_modalities",

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from scipy.io import wavfile
 
 from combiner import codec, container, evaluate
 from combiner.demo import DEMO_PRIOR
+from combiner.errors import CombinerError, ContainerError, InputError
 from combiner.inr import NAMED_NETS
+from combiner.limits import check_grid
+from combiner.safeio import check_output, write_atomically
 from combiner.shipped import (
     DEFAULT_PRIOR,
     available_priors,
@@ -33,37 +37,80 @@ MODALITY_OF_SUFFIX = {
 CHANNELS_LAST_HELP = ".npy arrays: the last axis holds channels (default: one channel)"
 
 
-def read_image(path: Path) -> np.ndarray:
-    """An RGB image as ``(H, W, 3)`` floats in [0, 1]; ``ValueError`` if unreadable."""
+def read_image(path: Path, notes: list[str] | None = None) -> np.ndarray:
+    """An image file as ``(H, W, 3)`` floats in [0, 1], at its real bit depth.
+
+    8-bit images of any Pillow mode (grayscale, palette, CMYK...) are converted to RGB;
+    16-bit grayscale PNGs are read at their 16-bit range (and replicated to RGB); an alpha
+    channel is dropped (COMBINER codes colour, not transparency); an animation keeps its first
+    frame. Each such conversion is reported in ``notes`` when a list is given.
+
+    Raises:
+        InputError: unreadable, a float image, or more than
+            [`MAX_GRID_POINTS`][combiner.limits.MAX_GRID_POINTS] pixels (checked before the
+            pixels are decoded).
+    """
+    notes = [] if notes is None else notes
     try:
+        # Pillow parses untrusted bytes and may raise almost anything on a damaged file.
         with Image.open(path) as img:
+            check_grid((img.height, img.width), 3, InputError)
+            if getattr(img, "n_frames", 1) > 1:
+                notes.append(f"{path} has {img.n_frames} frames: coding the first")
+            if "A" in img.getbands() or "transparency" in img.info:
+                notes.append(f"{path} has an alpha channel: dropping it (colour is coded)")
+            if img.mode in ("I;16", "I;16L", "I;16B", "I"):
+                pixels = np.asarray(img, dtype=np.float64)
+                if pixels.min() < 0 or pixels.max() > 65535:
+                    raise InputError(f"{path} holds {img.mode} values outside 16 bits")
+                notes.append(f"{path} is 16-bit grayscale: coded at its 16-bit range as RGB")
+                return np.repeat(pixels[..., None] / 65535.0, 3, axis=-1)
+            if img.mode == "F":
+                raise InputError(f"{path} is a float image: convert it to 8 or 16 bits")
             return np.asarray(img.convert("RGB"), dtype=np.float64) / 255.0
-    except (OSError, UnidentifiedImageError) as err:
-        raise ValueError(f"cannot read image {path}: {err}") from None
+    except InputError:
+        raise
+    except Exception as err:  # a decoder error of any kind means unreadable
+        raise InputError(f"cannot read image {path}: {err}") from None
 
 
 def read_audio(path: Path, sample_rate: int) -> np.ndarray:
-    """A mono 16-bit (or float) WAV file as ``(T,)`` floats in [-1, 1].
+    """A mono 16-bit, 32-bit or float WAV file as ``(T,)`` floats in [-1, 1].
 
     Raises:
-        ValueError: unreadable, stereo, 8-bit, or not at ``sample_rate`` (no resampling is done).
+        InputError: unreadable, empty, stereo, 8-bit, float samples outside [-1, 1] or not
+            finite, longer than [`MAX_GRID_POINTS`][combiner.limits.MAX_GRID_POINTS] samples,
+            or not at ``sample_rate`` (no resampling is done).
     """
     try:
-        rate, data = wavfile.read(path)
-    except (OSError, ValueError) as err:
-        raise ValueError(f"cannot read audio {path}: {err}") from None
+        # Memory-mapped, so a huge file is refused before it is read.
+        rate, data = wavfile.read(path, mmap=True)
+    except Exception as err:  # a parser error of any kind means unreadable
+        raise InputError(f"cannot read audio {path}: {err}") from None
     if data.ndim == 2 and data.shape[1] > 1:
-        raise ValueError(f"{path} has {data.shape[1]} channels: mix it down to mono first")
+        raise InputError(f"{path} has {data.shape[1]} channels: mix it down to mono first")
+    if data.size == 0:
+        raise InputError(f"{path} holds no samples")
     if data.dtype == np.uint8:
-        raise ValueError(f"{path} is 8-bit audio: convert it to 16-bit PCM first")
+        raise InputError(f"{path} is 8-bit audio: convert it to 16-bit PCM first")
     if rate != sample_rate:
-        raise ValueError(
+        raise InputError(
             f"{path} is at {rate} Hz but {sample_rate} Hz was asked: resample it first "
             "or pass --sample-rate"
         )
-    data = data.reshape(-1)
-    scale = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2.0**31}.get(data.dtype, 1.0)
-    return np.clip(data.astype(np.float64) / scale, -1.0, 1.0)
+    check_grid((data.shape[0],), 1, InputError)
+    scale = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2.0**31}.get(data.dtype)
+    samples = np.array(data.reshape(-1), dtype=np.float64)
+    if scale is not None:
+        return samples / scale
+    if not np.all(np.isfinite(samples)):
+        raise InputError(f"{path} holds NaN or infinite samples")
+    peak = float(np.abs(samples).max())
+    if peak > 1.0:
+        raise InputError(
+            f"{path} holds float samples up to {peak:.3g}, beyond [-1, 1]: normalise it"
+        )
+    return samples
 
 
 def read_array(path: Path, channels_last: bool = False) -> np.ndarray:
@@ -71,23 +118,21 @@ def read_array(path: Path, channels_last: bool = False) -> np.ndarray:
     ``channels_last`` says the last axis holds channels.
 
     Raises:
-        ValueError: unreadable, not numeric, or empty.
+        InputError: unreadable, not numeric, empty, not finite, or over the size limits
+            (checked from the header, before the data is read).
     """
     try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise ValueError(f"cannot read array {path}: {err}") from None
+        data = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise InputError(f"cannot read array {path}: {err}") from None
+    if not isinstance(data, np.ndarray):
+        raise InputError(f"{path} is not a single .npy array")
     if data.dtype.kind not in "biuf" or data.size == 0:
-        raise ValueError(f"{path} holds {data.dtype} data of shape {data.shape}: need numbers")
-    data = data.astype(np.float64)
+        raise InputError(f"{path} holds {data.dtype} data of shape {data.shape}: need numbers")
+    grid, channels = (data.shape[:-1], data.shape[-1]) if channels_last else (data.shape, 1)
+    check_grid(tuple(grid), channels, InputError)
+    data = np.array(data, dtype=np.float64)
     return data if channels_last else data[..., None]
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    # Write beside the target and rename, so a failure never leaves half a file.
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_bytes(data)
-    tmp.replace(path)
 
 
 def _modality_of(path: Path) -> str | None:
@@ -96,13 +141,17 @@ def _modality_of(path: Path) -> str | None:
 
 def _read_signal(path: Path, args: argparse.Namespace) -> tuple[np.ndarray, str]:
     """One input file as ``(signal, modality)``; other suffixes are tried as images (Pillow
-    reads BMP, TIFF, WebP...)."""
+    reads BMP, TIFF, WebP...). Conversions of images are printed as notes."""
     modality = _modality_of(path) or "image"
     if modality == "audio":
         return read_audio(path, args.sample_rate), modality
     if modality == "array":
         return read_array(path, args.channels_last), modality
-    return read_image(path), modality
+    notes: list[str] = []
+    image = read_image(path, notes)
+    for note in notes:
+        print(f"combiner: note: {note}", file=sys.stderr)
+    return image, modality
 
 
 def _modality_options(modality: str, args: argparse.Namespace) -> dict | None:
@@ -117,7 +166,7 @@ def _training_data(folder: Path, args: argparse.Namespace) -> tuple[np.ndarray, 
         if modality in present:
             break
     else:
-        raise ValueError(f"no .png, .jpg, .wav or .npy files in {folder}")
+        raise InputError(f"no .png, .jpg, .wav or .npy files in {folder}")
     signals = [_read_signal(p, args)[0] for p in files if _modality_of(p) == modality]
     if modality == "audio":
         # Audio trains on equal chunks of every clip (COMBINER: 3-second chunks).
@@ -126,14 +175,15 @@ def _training_data(folder: Path, args: argparse.Namespace) -> tuple[np.ndarray, 
             whole = len(wave) // args.chunk
             chunks += np.split(wave[: whole * args.chunk], whole) if whole else []
         if not chunks:
-            raise ValueError(f"no clip in {folder} is {args.chunk} samples long")
+            raise InputError(f"no clip in {folder} is {args.chunk} samples long")
         return np.stack(chunks), modality
     if len({signal.shape for signal in signals}) > 1:
-        raise ValueError(f"the {modality} files in {folder} differ in shape; crop them to one")
+        raise InputError(f"the {modality} files in {folder} differ in shape; crop them to one")
     return np.stack(signals), modality
 
 
 def _train_prior(args: argparse.Namespace) -> None:
+    check_output(Path(args.output))
     data, modality = _training_data(Path(args.data), args)
     prior = codec.train_prior(
         data,
@@ -154,7 +204,8 @@ def _train_prior(args: argparse.Namespace) -> None:
 
 
 def _compress(args: argparse.Namespace) -> None:
-    path = Path(args.input)
+    path, output = Path(args.input), Path(args.output)
+    check_output(output, inputs=(path,))  # before minutes of fitting, not after
     signal, modality = _read_signal(path, args)
     if args.beta:
         name = f"cifar-learned-beta{args.beta:.0e}"
@@ -162,7 +213,7 @@ def _compress(args: argparse.Namespace) -> None:
         name = args.prior or default_prior_name(modality, signal.shape)
     prior = load_prior(name)
     if prior.modality != modality:
-        raise ValueError(
+        raise InputError(
             f"{path} holds {modality} data but the prior models {prior.modality} data: "
             f"pass --prior with a prior trained on {modality} data (combiner train-prior)"
         )
@@ -175,39 +226,50 @@ def _compress(args: argparse.Namespace) -> None:
         finetune=not args.no_finetune,
         modality_options=_modality_options(modality, args),
     )[0]
-    _write_atomically(Path(args.output), result.data)
+    write_atomically(output, result.data)
     print(
         f"{args.output}: {len(result.data)} bytes, {result.rate:.3f} {result.rate_unit}, "
         f"{result.psnr_db:.2f} dB PSNR"
     )
 
 
+def _read_cmb(path: Path) -> bytes:
+    """A ``.cmb`` file's bytes; a file over the format's largest is refused unread."""
+    if path.stat().st_size > container.MAX_FILE_BYTES:
+        raise ContainerError(f"{path} is larger than any .cmb file can be")
+    return path.read_bytes()
+
+
 def _decompress(args: argparse.Namespace) -> None:
-    data = Path(args.input).read_bytes()
+    path, output = Path(args.input), Path(args.output)
+    check_output(output, inputs=(path,))
+    data = _read_cmb(path)
     prior = load_prior(args.prior) if args.prior else prior_for_file(data)
     decoded = codec.decompress(data, prior)
     header, _ = container.unpack(data)
-    tmp = Path(args.output + ".partial")
+    buffer = io.BytesIO()
     if header.modality == "audio":
-        wavfile.write(tmp, header.modality_params[0], decoded[:, 0])
+        wavfile.write(buffer, header.modality_params[0], decoded[:, 0])
     elif header.modality == "array":
-        with open(tmp, "wb") as f:  # np.save(path) would append ".npy" to the name
-            np.save(f, decoded[..., 0] if decoded.shape[-1] == 1 else decoded)
+        np.save(buffer, decoded[..., 0] if decoded.shape[-1] == 1 else decoded)
     else:
-        Image.fromarray(decoded).save(tmp, format="PNG")
-    tmp.replace(args.output)
+        Image.fromarray(decoded).save(buffer, format="PNG")
+    write_atomically(output, buffer.getvalue())
     print(f"{args.output}: {header.modality} {'x'.join(map(str, decoded.shape))}")
 
 
 def _info(args: argparse.Namespace) -> None:
-    data = Path(args.input).read_bytes()
+    data = _read_cmb(Path(args.input))
     header, payload = container.unpack(data)
     shape, blocks = header.shape, header.num_blocks
     if args.prior:
         prior = load_prior(args.prior)
         codec.block_indices(data, prior)  # checks the file against the prior
         shape, blocks = shape or prior.data_shape, len(prior.blocks)
-    kind = get_modality(header.modality, *header.modality_params)
+    try:
+        kind = get_modality(header.modality, *header.modality_params)
+    except ValueError as err:
+        raise ContainerError(f"the file is corrupt ({err})") from None
     version = data[len(container.MAGIC)] >> 4
     print(f"format       .cmb version {version}, {len(data)} bytes ({len(payload)} index bytes)")
     if shape is None:
@@ -294,6 +356,9 @@ def _demo(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The ``combiner`` argument parser with its subcommands."""
     parser = argparse.ArgumentParser(prog="combiner", description="COMBINER image compression")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error (for bug reports)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser(
         "train-prior", help="learn a prior from a folder of images, WAVs or .npy arrays"
@@ -399,12 +464,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _message(err: BaseException) -> str:
+    if isinstance(err, OSError) and err.strerror:
+        return f"{err.filename}: {err.strerror}" if err.filename else err.strerror
+    return str(err)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit status.
+
+    Exit status 0: done; 2: bad usage or input (a bad file, prior, signal or path; one line on
+    stderr); 1: an internal error (one line; ``--debug`` shows the traceback); 130: interrupted.
+    """
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (ValueError, OSError) as err:
-        print(f"combiner: error: {err}", file=sys.stderr)
+    except (CombinerError, OSError) as err:
+        if args.debug:
+            raise
+        print(f"combiner: error: {_message(err)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("combiner: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # the last line of defence: one line, not a dump
+        if args.debug:
+            raise
+        print(
+            f"combiner: internal error: {type(err).__name__}: {err} "
+            "(rerun with --debug for the traceback, and please report it)",
+            file=sys.stderr,
+        )
         return 1
     return 0

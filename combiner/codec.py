@@ -19,21 +19,19 @@ Examples:
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
 import rectools
 from combiner import container
+from combiner.errors import ContainerError, InputError
 from combiner.fit import BlockPenalties, fit_posteriors
 from combiner.inr import INRConfig, VariationalINR, forward, fourier_features, siren_bounds
-from combiner.partition import next_fit_blocks
-from combiner.priors import LOG2E, Prior, gaussian_kl_nats, initial_prior, prior_from_state
+from combiner.limits import check_fit_memory, check_grid
+from combiner.priorfile import PriorFile
+from combiner.priors import LOG2E, gaussian_kl_nats, initial_prior
 from combiner.progress import progress
 from combiner.progressive import code_progressively, decode_weights, penalties_for
 from combiner.signals import Modality, coordinate_grid, get_modality
@@ -160,142 +158,6 @@ def psnr(reference: np.ndarray, decoded: np.ndarray) -> float:
     return get_modality("image").psnr(reference, np.asarray(decoded, dtype=np.float64))
 
 
-@dataclass
-class PriorFile:
-    """What encoder and decoder share besides the .cmb file: architecture, prior, partition.
-
-    Attributes:
-        config: the network architecture.
-        prior: the weight prior.
-        beta: the rate-distortion trade-off it was trained at.
-        kappa: block budget in bits; each block is coded with ``2 ** kappa`` candidates.
-        kl_bits_per_weight: ``(num_params,)`` mean KL of each weight on the training data,
-            the input of the partition.
-        partition_seed: seed of the partition's permutation.
-        init_variance: initial posterior variance for new data.
-        lr: Adam learning rate for new data (unless the preset sets one).
-        modality: the kind of signal it models.
-        data_shape: the per-datum shape ``(*grid, channels)`` of its training data; files of
-            that shape need not store it.
-        index_bucket_probs: bucket probabilities of an empirical index model fitted on A*'s
-            indices for training data (see
-            [`attach_index_model`][combiner.codec.attach_index_model]), or ``None``: indices
-            cost ``kappa`` bits each.
-        blocks: the partition, derived from the fields above.
-    """
-
-    config: INRConfig
-    prior: Prior
-    beta: float
-    kappa: int
-    kl_bits_per_weight: np.ndarray
-    partition_seed: int = 0
-    init_variance: float = 9e-6
-    lr: float = 2e-4
-    modality: str = "image"
-    data_shape: tuple[int, ...] | None = None
-    index_bucket_probs: np.ndarray | None = None
-    notes: dict[str, str] | None = None
-    blocks: list[np.ndarray] = field(init=False)
-
-    #: Mantissa bits of the shipped empirical index model's buckets (two per octave).
-    INDEX_MANTISSA_BITS = 1
-
-    def __post_init__(self) -> None:
-        self.blocks = next_fit_blocks(self.kl_bits_per_weight, self.kappa, self.partition_seed)
-        if self.data_shape is not None:
-            self.data_shape = tuple(int(n) for n in self.data_shape)
-
-    def index_model(self, coder: rectools.Coder) -> rectools.BucketIndexModel:
-        """The model that entropy-codes ``coder``'s block indices.
-
-        The fitted empirical model when the prior holds one and the coder's index favours
-        small values (A*); otherwise uniform (``kappa`` bits per index).
-        """
-        n = 2**self.kappa
-        if coder.index_model == "empirical" and self.index_bucket_probs is not None:
-            return rectools.EmpiricalIndexModel(
-                n, self.index_bucket_probs, self.INDEX_MANTISSA_BITS
-            )
-        return rectools.UniformIndexModel(n)
-
-    def _arrays(self) -> dict[str, np.ndarray]:
-        arrays = {f"prior_{k}": v.numpy() for k, v in self.prior.state().items()}
-        arrays["kl_bits_per_weight"] = self.kl_bits_per_weight
-        if self.index_bucket_probs is not None:
-            arrays["index_bucket_probs"] = self.index_bucket_probs
-        return arrays
-
-    def _meta(self) -> dict:
-        meta = {
-            "format": "combiner-prior-1",
-            "config": self.config.to_dict(),
-            "prior": self.prior.name,
-            "beta": self.beta,
-            "kappa": self.kappa,
-            "partition_seed": self.partition_seed,
-            "init_variance": self.init_variance,
-            "lr": self.lr,
-            "modality": self.modality,
-        }
-        # Later fields only when set, so older prior files keep their content hash.
-        if self.data_shape is not None:
-            meta["data_shape"] = list(self.data_shape)
-        if self.notes:
-            meta["notes"] = self.notes
-        return meta
-
-    @property
-    def content_hash(self) -> bytes:
-        """First 4 bytes of the SHA-256 of the metadata and arrays (files store a prefix)."""
-        # Notes are for people: editing them must not orphan the files made with the prior.
-        meta = {k: v for k, v in self._meta().items() if k != "notes"}
-        digest = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
-        for name, array in sorted(self._arrays().items()):
-            digest.update(name.encode())
-            digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
-        return digest.digest()[:4]
-
-    def save(self, path: str | Path) -> None:
-        """Write the prior file (``.npz``: metadata as JSON plus arrays) to ``path``."""
-        buffer = io.BytesIO()
-        np.savez(buffer, meta=np.array(json.dumps(self._meta())), **self._arrays())
-        Path(path).write_bytes(buffer.getvalue())
-
-    @classmethod
-    def load(cls, path: str | Path) -> PriorFile:
-        """Read a prior file; ``ValueError`` with a clear message if it is not one."""
-        try:
-            with np.load(Path(path), allow_pickle=False) as data:
-                meta = json.loads(str(data["meta"]))
-                arrays = {k: data[k] for k in data.files if k != "meta"}
-        except (OSError, ValueError, KeyError) as err:
-            raise ValueError(f"{path} is not a readable COMBINER prior file ({err})") from None
-        if meta.get("format") != "combiner-prior-1":
-            raise ValueError(f"{path} is not a COMBINER prior file")
-        config = INRConfig(**meta["config"])
-        state = {
-            k[len("prior_") :]: torch.from_numpy(v)
-            for k, v in arrays.items()
-            if k.startswith("prior_")
-        }
-        prior = prior_from_state(meta["prior"], state, config.layer_of_param())
-        return cls(
-            config,
-            prior,
-            meta["beta"],
-            meta["kappa"],
-            arrays["kl_bits_per_weight"],
-            meta["partition_seed"],
-            meta["init_variance"],
-            meta["lr"],
-            meta.get("modality", "image"),
-            meta.get("data_shape"),
-            arrays.get("index_bucket_probs"),
-            meta.get("notes"),
-        )
-
-
 def default_device() -> str:
     """``"cuda"`` when a GPU is available, else ``"cpu"``."""
     return "cuda" if torch.cuda.is_available() else "cpu"
@@ -358,7 +220,10 @@ def train_prior(
         coord_dim=axes, out_dim=images.shape[-1], fourier=32 // (2 * axes) * 2 * axes
     )
     if config.coord_dim != len(grid) or config.out_dim != images.shape[-1]:
-        raise ValueError(f"config expects {config.coord_dim} axes and {config.out_dim} channels")
+        raise InputError(f"config expects {config.coord_dim} axes and {config.out_dim} channels")
+    check_grid(grid, images.shape[-1], InputError)
+    points = int(np.prod(grid))
+    check_fit_memory(config, points, images.shape[0], schedule.point_fraction, InputError)
     device = device or default_device()
     coords, values = _batch_tensors(images, kind, device)
     init_std = 0.1 if prior_init_scale is None else prior_init_scale * siren_bounds(config)
@@ -532,16 +397,31 @@ def _psnrs(weights: torch.Tensor, pf: PriorFile, data: np.ndarray, kind: Modalit
 
 
 def _checked_batch(
-    batch: np.ndarray, pf: PriorFile, options: dict | None
+    batch: np.ndarray,
+    pf: PriorFile,
+    options: dict | None,
+    schedule: Preset,
+    seed: int,
 ) -> tuple[np.ndarray, Modality]:
+    """The batch as network values, after every check that does not need fitting.
+
+    Raises:
+        InputError: wrong shape or values for the prior, over the size limits, a fit that
+            would need more than the memory limit, or a seed that is not a 64-bit integer.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+        raise InputError(f"the seed must be an integer in [0, 2**64), got {seed!r}")
     kind = get_modality(pf.modality, **(options or {}))
     batch = kind.check(batch)
     grid = kind.grid_shape(batch)
     if len(grid) != pf.config.coord_dim or batch.shape[-1] != pf.config.out_dim:
-        raise ValueError(
+        raise InputError(
             f"the prior models {pf.config.coord_dim}-axis {pf.modality} data with "
             f"{pf.config.out_dim} channels; got shape {batch.shape[1:]}"
         )
+    check_grid(grid, batch.shape[-1], InputError)
+    points = int(np.prod(grid))
+    check_fit_memory(pf.config, points, batch.shape[0], schedule.point_fraction, InputError)
     return batch, kind
 
 
@@ -554,8 +434,9 @@ def _fit_checked(
     modality_options: dict | None,
 ) -> tuple[_Fitted, np.ndarray, Modality]:
     """Check a batch against the prior's modality and fit its posteriors as compress does."""
-    data, kind = _checked_batch(data, pf, modality_options)
-    return _fit(data, pf, kind, _preset(preset), seed, device), data, kind
+    schedule = _preset(preset)
+    data, kind = _checked_batch(data, pf, modality_options, schedule, seed)
+    return _fit(data, pf, kind, schedule, seed, device), data, kind
 
 
 def compress(
@@ -594,8 +475,8 @@ def compress(
         the file.
     """
     pf = prior_file
-    images, kind = _checked_batch(images, pf, modality_options)
     schedule = _preset(preset)
+    images, kind = _checked_batch(images, pf, modality_options, schedule, seed)
     rec = rectools.get_coder(coder)
     fitted = _fit(images, pf, kind, schedule, seed, device)
     kl_bits = _kl_bits(fitted, pf)
@@ -709,18 +590,22 @@ def estimate_exact_sample(
     ]
 
 
-def _read(data: bytes, pf: PriorFile) -> tuple[container.Header, tuple[int, ...], np.ndarray]:
-    """Check a file against the prior; its header, datum shape and block indices."""
+def _read(
+    data: bytes, pf: PriorFile
+) -> tuple[container.Header, tuple[int, ...], np.ndarray, Modality]:
+    """Check a file against the prior; its header, datum shape, block indices and modality.
+
+    Everything a file claims is checked against the prior and the documented limits before
+    anything is allocated for it.
+    """
     header, payload = container.unpack(data)
     if header.prior_hash != pf.content_hash[: len(header.prior_hash)]:
-        raise container.ContainerError(
-            "the file was made with a different prior than the one given"
-        )
+        raise ContainerError("the file was made with a different prior than the one given")
     if header.num_blocks not in (None, len(pf.blocks)) or header.log2_num_candidates not in (
         None,
         pf.kappa,
     ):
-        raise container.ContainerError("the file does not match the prior's block structure")
+        raise ContainerError("the file does not match the prior's block structure")
     shape = header.shape if header.shape is not None else pf.data_shape
     if (
         shape is None
@@ -728,19 +613,20 @@ def _read(data: bytes, pf: PriorFile) -> tuple[container.Header, tuple[int, ...]
         or len(shape) != pf.config.coord_dim + 1
         or shape[-1] != pf.config.out_dim
     ):
-        raise container.ContainerError(
+        raise ContainerError(
             f"the file holds {header.modality} data of shape {shape}, "
             f"which the prior ({pf.modality}) does not model"
         )
     try:
+        kind = get_modality(header.modality, *header.modality_params)
         coder = rectools.get_coder(header.coder)
         model = pf.index_model(coder)
         if model.name != header.index_model:
             raise ValueError(f"its indices use a {header.index_model} model the prior lacks")
         indices = model.decompress(payload, len(pf.blocks))
     except ValueError as err:
-        raise container.ContainerError(f"the file is corrupt ({err})") from None
-    return header, shape, indices
+        raise ContainerError(f"the file is corrupt ({err})") from None
+    return header, shape, indices, kind
 
 
 def block_indices(data: bytes, prior_file: PriorFile) -> np.ndarray:
@@ -781,17 +667,19 @@ def attach_index_model(
 def decompress(data: bytes, prior_file: PriorFile) -> np.ndarray:
     """Rebuild the signal (8-bit image ``(H, W, C)``, 16-bit audio ``(T, 1)``) from a file.
 
+    Time and memory are bounded by the documented limits whatever the file claims (about
+    1.5 s and 300 MB for the largest signal a Kodak-sized prior may decode).
+
     Raises:
-        container.ContainerError: corrupt, truncated or foreign file, or one made with
-            another prior.
+        ContainerError: corrupt, truncated, forged or foreign file, one made with another
+            prior, or one claiming more than the documented limits.
     """
     pf = prior_file
-    header, shape, indices = _read(data, pf)
+    header, shape, indices, kind = _read(data, pf)
     try:
-        kind = get_modality(header.modality, *header.modality_params)
         prior_std = pf.prior.std_from_side_info(header.side_info)
     except ValueError as err:
-        raise container.ContainerError(f"the file is corrupt ({err})") from None
+        raise ContainerError(f"the file is corrupt ({err})") from None
     weights = decode_weights(
         indices,
         pf.prior.mean.numpy(),

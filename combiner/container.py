@@ -15,22 +15,46 @@ is set)::
     | index payload (to the end) | CRC-16/CCITT of everything before it, 2 bytes
 
 That is 8 bytes for a CIFAR image coded with its prior's defaults (version 1 spent about 20).
+Version 3 is the same layout with a CRC-32 (4 bytes) instead: files of 1,024 bytes and more
+are written so, where two more bytes cost under 0.2% and a stronger check pays.
 The number of blocks and candidates per block come from the prior; the prior hash ties a file
 to it (65,535 in 65,536 wrong priors are caught before decoding), the checksum catches
 corruption and truncation. Version 1 files (4-byte hash, explicit shape, blocks and ``log2 N``)
 still decode.
+
+A checksum is no signature: whoever can write a file can recompute it, so a forged payload
+decodes to some other signal of the stated shape. What a file may claim is bounded before
+anything is allocated (see [`combiner.limits`][combiner.limits]): at most
+[`MAX_GRID_POINTS`][combiner.limits.MAX_GRID_POINTS] grid points, no empty axis, at most 8
+modality parameters below 2**32, a seed below 2**64; anything else is a
+[`ContainerError`][combiner.errors.ContainerError].
 """
 
 from __future__ import annotations
 
 import binascii
+import math
 import struct
+import zlib
 from dataclasses import dataclass
+
+from combiner.errors import ContainerError
+from combiner.limits import MAX_AXES, MAX_CHANNELS, MAX_GRID_POINTS
 
 MAGIC = b"CB"
 VERSION = 2
+#: Version 2's layout with a CRC-32 checksum, written for files of ``CRC32_FROM_BYTES`` or more.
+VERSION_CRC32 = 3
+CRC32_FROM_BYTES = 1024
 #: Versions this build reads.
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
+#: Most modality parameters a file may record, and their bound.
+MAX_MODALITY_PARAMS = 8
+MODALITY_PARAM_LIMIT = 2**32
+SEED_LIMIT = 2**64
+#: Largest .cmb file read: far above the largest a prior's blocks can fill (65,536 blocks of
+#: 24-bit indices and a few kilobytes of side information).
+MAX_FILE_BYTES = 1 << 20
 MODALITIES = ("image", "audio", "array")
 #: Stable ids: a file names its coder and index model by position in these tuples.
 CODERS = ("astar", "mrc")
@@ -47,10 +71,6 @@ def register_modality(name: str) -> None:
         if len(MODALITIES) >= 16:
             raise ValueError("the .cmb format has room for 16 modalities")
         MODALITIES = (*MODALITIES, name)
-
-
-class ContainerError(ValueError):
-    """A .cmb file that cannot be decoded: corrupt, truncated, foreign or from another prior."""
 
 
 @dataclass(frozen=True)
@@ -136,10 +156,16 @@ def pack(header: Header, payload: bytes) -> bytes:
             flags |= flag
             fields.append(encode())
     modality = _id(MODALITIES, header.modality, "modality")
-    body = b"".join(
-        [MAGIC, bytes([(VERSION << 4) | modality, flags]), header.prior_hash, *fields, payload]
-    )
-    return body + struct.pack("<H", binascii.crc_hqx(body, 0))
+    body = b"".join([MAGIC, bytes([0, flags]), header.prior_hash, *fields, payload])
+    version = VERSION if len(body) + 2 < CRC32_FROM_BYTES else VERSION_CRC32
+    body = body[:2] + bytes([(version << 4) | modality]) + body[3:]
+    return body + _checksum(version, body)
+
+
+def _checksum(version: int, body: bytes) -> bytes:
+    if version == VERSION_CRC32:
+        return struct.pack("<I", zlib.crc32(body))
+    return struct.pack("<H", binascii.crc_hqx(body, 0))
 
 
 class _Reader:
@@ -157,6 +183,7 @@ class _Reader:
         return self.take(1)[0]
 
     def varint(self) -> int:
+        """An unsigned LEB128 integer of at most 10 bytes (values below 2**70)."""
         value = shift = 0
         while True:
             byte = self.byte()
@@ -164,7 +191,7 @@ class _Reader:
             shift += 7
             if not byte & 0x80:
                 return value
-            if shift > 63:
+            if shift >= 70:
                 raise ContainerError("the file is corrupt (bad varint)")
 
 
@@ -177,11 +204,15 @@ def _lookup(table: tuple[str, ...], index: int, what: str) -> str:
 
 
 def unpack(data: bytes) -> tuple[Header, bytes]:
-    """Parse and verify a .cmb file (version 1 or 2); returns the header and the index payload.
+    """Parse and verify a .cmb file (version 1, 2 or 3); returns the header and index payload.
 
     Raises:
-        ContainerError: not a .cmb file, unknown version, truncated, or checksum mismatch.
+        ContainerError: not a .cmb file, unknown version, truncated, checksum mismatch, or a
+            header that claims more than the documented limits.
     """
+    data = bytes(data)
+    if len(data) > MAX_FILE_BYTES:
+        raise ContainerError(f"the file is over {MAX_FILE_BYTES:,} bytes: not a .cmb file")
     if data[: len(MAGIC)] != MAGIC:
         raise ContainerError("not a COMBINER .cmb file (bad magic bytes)")
     if len(data) < len(MAGIC) + 3:
@@ -192,14 +223,36 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
             f"unsupported .cmb version {version} (this build reads versions "
             f"{', '.join(map(str, READABLE_VERSIONS))})"
         )
-    body, (crc,) = data[:-2], struct.unpack("<H", data[-2:])
-    if binascii.crc_hqx(body, 0) != crc:
+    size = 4 if version == VERSION_CRC32 else 2
+    body, crc = data[:-size], data[-size:]
+    if len(body) < len(MAGIC) + 1 or _checksum(version, body) != crc:
         raise ContainerError("checksum mismatch: the file is corrupt or truncated")
     reader = _Reader(body)
     reader.take(len(MAGIC))
     modality = _lookup(MODALITIES, reader.byte() & 0x0F, "modality")
     header = _header_v1(reader, modality) if version == 1 else _header_v2(reader, modality)
+    _check_claims(header)
     return header, body[reader.pos :]
+
+
+def _check_claims(header: Header) -> None:
+    """Bound what a (possibly forged) header claims before anyone allocates for it."""
+    if header.shape is not None:
+        if not 2 <= len(header.shape) <= MAX_AXES + 1:
+            raise ContainerError(f"the file claims a {len(header.shape)}-dimensional signal")
+        grid, channels = header.shape[:-1], header.shape[-1]
+        if min(header.shape) < 1:
+            raise ContainerError(f"the file claims an empty signal of shape {header.shape}")
+        if channels > MAX_CHANNELS or math.prod(grid) > MAX_GRID_POINTS:
+            raise ContainerError(
+                f"the file claims a signal of shape {header.shape}, over the limits of "
+                f"{MAX_GRID_POINTS:,} grid points and {MAX_CHANNELS} channels"
+            )
+    params = header.modality_params
+    if len(params) > MAX_MODALITY_PARAMS or any(v >= MODALITY_PARAM_LIMIT for v in params):
+        raise ContainerError("the file is corrupt (bad modality parameters)")
+    if header.seed >= SEED_LIMIT:
+        raise ContainerError("the file is corrupt (its seed is not a 64-bit integer)")
 
 
 def _shape(reader: _Reader) -> tuple[int, ...]:

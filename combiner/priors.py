@@ -15,7 +15,6 @@ Examples:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import ClassVar, Protocol
 
 import numpy as np
@@ -80,6 +79,17 @@ class Prior(Protocol):
         """Fixed per-datum parameters ``(batch, ...)`` matching each datum's side information."""
         ...
 
+    @classmethod
+    def state_shapes(cls, num_params: int, layers: int) -> dict[str, tuple[int, ...]]:
+        """The shape of every array in [`state`][combiner.priors.Prior.state] (what a prior
+        file must hold)."""
+        ...
+
+    @classmethod
+    def from_state(cls, state: dict[str, torch.Tensor], layer_of_param: torch.Tensor) -> Prior:
+        """Rebuild from the arrays of [`state`][combiner.priors.Prior.state]."""
+        ...
+
 
 class _SharedPrior:
     """Mixin for priors with nothing per datum: no parameters, no side information."""
@@ -139,6 +149,11 @@ class LearnedPrior(_SharedPrior):
         return {"mean": self._mean, "std": self._std}
 
     @classmethod
+    def state_shapes(cls, num_params: int, layers: int) -> dict[str, tuple[int, ...]]:
+        """``mean`` and ``std``, one value per weight."""
+        return {"mean": (num_params,), "std": (num_params,)}
+
+    @classmethod
     def from_state(
         cls, state: dict[str, torch.Tensor], layer_of_param: torch.Tensor
     ) -> LearnedPrior:
@@ -185,6 +200,11 @@ class IsotropicPrior:
         """``layer_std``: one trained scale per layer."""
         return {"layer_std": self.layer_std}
 
+    @classmethod
+    def state_shapes(cls, num_params: int, layers: int) -> dict[str, tuple[int, ...]]:
+        """``layer_std``, one value per layer."""
+        return {"layer_std": (layers,)}
+
     def initial_posterior_mean(self) -> None:
         """``None``: new posteriors start from the SIREN initialisation."""
         return None  # a zero-mean prior says nothing about where weights should start
@@ -230,10 +250,19 @@ class IsotropicPrior:
         return cls(state["layer_std"], layer_of_param)
 
 
-PRIORS: dict[str, Callable[..., Prior]] = {
-    LearnedPrior.name: LearnedPrior.from_state,
-    IsotropicPrior.name: IsotropicPrior.from_state,
+#: The prior kinds by name: each a class with ``from_state`` and ``state_shapes``.
+PRIORS: dict[str, type[Prior]] = {
+    LearnedPrior.name: LearnedPrior,
+    IsotropicPrior.name: IsotropicPrior,
 }
+
+
+def prior_class(name: str) -> type[Prior]:
+    """The prior kind registered as ``name``; ``ValueError`` listing the kinds otherwise."""
+    try:
+        return PRIORS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown prior {name!r}; choose one of {sorted(PRIORS)}") from None
 
 
 def initial_prior(
@@ -266,8 +295,4 @@ def prior_from_state(
     name: str, state: dict[str, torch.Tensor], layer_of_param: torch.Tensor
 ) -> Prior:
     """Rebuild the prior registered as ``name`` from its arrays."""
-    try:
-        build = PRIORS[name]
-    except KeyError:
-        raise ValueError(f"unknown prior {name!r}; choose one of {sorted(PRIORS)}") from None
-    return build(state, layer_of_param)
+    return prior_class(name).from_state(state, layer_of_param)

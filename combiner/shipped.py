@@ -14,7 +14,8 @@ from functools import cache
 from importlib import resources
 
 from combiner import container
-from combiner.codec import PriorFile
+from combiner.errors import InputError, PriorError
+from combiner.priorfile import PriorFile
 
 DEFAULT_PRIOR = "cifar-learned-beta2e-06"
 #: The prior chosen when none is given: by modality, then by size (see `default_prior_name`).
@@ -45,14 +46,14 @@ def load_prior(name_or_path: str) -> PriorFile:
     """A shipped prior by name, or a prior file by path.
 
     Raises:
-        ValueError: neither a shipped name nor a readable prior file (lists the names).
+        PriorError: neither a shipped name nor a valid prior file (lists the names).
     """
     if name_or_path in available_priors():
         return _shipped(name_or_path)
     if name_or_path.endswith(".npz") or "/" in name_or_path:
         return PriorFile.load(name_or_path)
     names = ", ".join(available_priors())
-    raise ValueError(f"unknown prior {name_or_path!r}: give a prior file or one of {names}")
+    raise PriorError(f"unknown prior {name_or_path!r}: give a prior file or one of {names}")
 
 
 def default_prior_name(modality: str, shape: tuple[int, ...]) -> str:
@@ -62,7 +63,7 @@ def default_prior_name(modality: str, shape: tuple[int, ...]) -> str:
     Kodak-sized one; audio the speech prior.
 
     Raises:
-        ValueError: no shipped prior models this kind of signal (train one).
+        InputError: no shipped prior models this kind of signal (train one).
     """
     if modality == "image":
         pixels = shape[0] * shape[1]
@@ -71,7 +72,7 @@ def default_prior_name(modality: str, shape: tuple[int, ...]) -> str:
         key = modality
     name = DEFAULT_PRIORS.get(key)
     if name is None or name not in available_priors():
-        raise ValueError(
+        raise InputError(
             f"no shipped prior models {modality} data: train one with `combiner train-prior`"
         )
     return name

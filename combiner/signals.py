@@ -26,6 +26,9 @@ from typing import ClassVar, Protocol
 import numpy as np
 import torch
 
+from combiner.errors import InputError
+from combiner.limits import MAX_SAMPLE_RATE
+
 
 def coordinate_grid(shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Sample positions of a grid in ``[-1, 1]^k``, row-major; ``(prod(shape), k)``."""
@@ -36,7 +39,7 @@ def coordinate_grid(shape: tuple[int, ...], dtype: torch.dtype = torch.float32) 
 def _finite(data: np.ndarray, what: str) -> np.ndarray:
     data = np.asarray(data, dtype=np.float64)
     if not np.all(np.isfinite(data)):
-        raise ValueError(f"{what} contain NaN or infinite values")
+        raise InputError(f"{what} contain NaN or infinite values")
     return data
 
 
@@ -89,9 +92,9 @@ class ImageModality:
         """``(B, H, W, C)`` images in [0, 1] as float64; ``ValueError`` otherwise."""
         batch = _finite(batch, "images")
         if batch.ndim != 4 or batch.shape[-1] not in (1, 3):
-            raise ValueError(f"expected images of shape (batch, H, W, 1 or 3), got {batch.shape}")
+            raise InputError(f"expected images of shape (batch, H, W, 1 or 3), got {batch.shape}")
         if batch.min() < 0.0 or batch.max() > 1.0:
-            raise ValueError("image values must lie in [0, 1]")
+            raise InputError("image values must lie in [0, 1]")
         return batch
 
     def grid_shape(self, batch: np.ndarray) -> tuple[int, ...]:
@@ -130,8 +133,8 @@ class AudioModality:
     rate_unit: ClassVar[str] = "kbps"
 
     def __init__(self, sample_rate: int = 16_000) -> None:
-        if sample_rate <= 0:
-            raise ValueError("sample_rate must be positive")
+        if not 0 < sample_rate <= MAX_SAMPLE_RATE:
+            raise InputError(f"sample_rate must lie in [1, {MAX_SAMPLE_RATE:,}] Hz")
         self.sample_rate = int(sample_rate)
 
     def check(self, batch: np.ndarray) -> np.ndarray:
@@ -140,11 +143,11 @@ class AudioModality:
         if batch.ndim == 2:
             batch = batch[..., None]
         if batch.ndim != 3 or batch.shape[-1] != 1:
-            raise ValueError(
+            raise InputError(
                 f"expected mono audio of shape (batch, T) or (batch, T, 1), got {batch.shape}"
             )
         if np.abs(batch).max() > 1.0:
-            raise ValueError("audio samples must lie in [-1, 1]")
+            raise InputError("audio samples must lie in [-1, 1]")
         return batch
 
     def grid_shape(self, batch: np.ndarray) -> tuple[int, ...]:
@@ -217,9 +220,13 @@ class ArrayModality:
         high: float | None = None,
     ) -> None:
         if axes is not None and not 1 <= axes <= self.max_axes:
-            raise ValueError(f"arrays have 1 to {self.max_axes} coordinate axes, not {axes}")
-        if (low is None) != (high is None) or (low is not None and not low < high):
-            raise ValueError("give both low < high, or neither")
+            raise InputError(f"arrays have 1 to {self.max_axes} coordinate axes, not {axes}")
+        if channels is not None and channels < 1:
+            raise InputError(f"arrays have at least one channel, not {channels}")
+        if (low is None) != (high is None) or (
+            low is not None and not (math.isfinite(low) and math.isfinite(high) and low < high)
+        ):
+            raise InputError("give both low < high (finite), or neither")
         self.axes, self.channels, self.low, self.high = axes, channels, low, high
 
     @classmethod
@@ -232,12 +239,12 @@ class ArrayModality:
         batch = _finite(batch, "array values")
         axes = batch.ndim - 2
         if not 1 <= axes <= self.max_axes:
-            raise ValueError(
+            raise InputError(
                 f"expected arrays of shape (batch, *grid, channels) with 1 to {self.max_axes} "
                 f"grid axes, got {batch.shape} ({axes} axes)"
             )
         if self.axes not in (None, axes) or self.channels not in (None, batch.shape[-1]):
-            raise ValueError(
+            raise InputError(
                 f"expected {self.axes} axes and {self.channels} channels, got {batch.shape[1:]}"
             )
         self.axes, self.channels = axes, batch.shape[-1]
@@ -249,7 +256,7 @@ class ArrayModality:
             high = max(high, np.nextafter(low, np.float32(np.inf)))  # a constant array
             self.low, self.high = float(low), float(high)
         elif batch.min() < self.low or batch.max() > self.high:
-            raise ValueError(f"array values must lie in [{self.low}, {self.high}]")
+            raise InputError(f"array values must lie in [{self.low}, {self.high}]")
         return self._to_network(batch)
 
     def grid_shape(self, batch: np.ndarray) -> tuple[int, ...]:
@@ -258,7 +265,7 @@ class ArrayModality:
 
     def _range(self) -> tuple[float, float]:
         if self.low is None or self.high is None:
-            raise ValueError("the value range is unknown: check a batch first")
+            raise InputError("the value range is unknown: check a batch first")
         return self.low, self.high
 
     def _to_network(self, values: np.ndarray) -> np.ndarray:
@@ -283,7 +290,7 @@ class ArrayModality:
         """Axes, channels and the value range (float32 bit patterns), which the file records."""
         low, high = self._range()
         if self.axes is None or self.channels is None:
-            raise ValueError("the grid is unknown: check a batch first")
+            raise InputError("the grid is unknown: check a batch first")
         return (self.axes, self.channels, _float32_bits(low), _float32_bits(high))
 
     def __repr__(self) -> str:
@@ -298,7 +305,7 @@ def register_modality(cls: type) -> type:
     """Register a [`Modality`][combiner.signals.Modality] class under its ``name`` (usable as a
     decorator)."""
     if cls.name in _MODALITIES:
-        raise ValueError(f"a modality named {cls.name!r} is already registered")
+        raise InputError(f"a modality named {cls.name!r} is already registered")
     _MODALITIES[cls.name] = cls
     return cls
 
@@ -320,7 +327,7 @@ def get_modality(name: str, *params: int, **options: object) -> Modality:
     try:
         cls = _MODALITIES[name]
     except KeyError:
-        raise ValueError(
+        raise InputError(
             f"unknown modality {name!r}; choose one of {available_modalities()}"
         ) from None
     try:
@@ -328,4 +335,4 @@ def get_modality(name: str, *params: int, **options: object) -> Modality:
             return getattr(cls, "from_params", cls)(*params, **options)
         return cls(**options)
     except TypeError:
-        raise ValueError(f"bad parameters {params or options} for modality {name!r}") from None
+        raise InputError(f"bad parameters {params or options} for modality {name!r}") from None

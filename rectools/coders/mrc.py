@@ -44,6 +44,8 @@ class MRCCoder(ImportanceSamplingCoder):
         weights = np.empty(n, dtype=np.float64)
         for start, chunk in self._log_weight_chunks(target, proposal, key, n, self.chunk_size):
             weights[start : start + chunk.shape[0]] = chunk
+        # A NaN weight (a density that cannot be evaluated) never wins, as in A*'s scan.
+        weights[np.isnan(weights)] = -np.inf
         top = np.max(weights)
         if top == -np.inf:
             raise ValueError("no candidate has positive target density; increase t or N")

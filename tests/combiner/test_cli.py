@@ -76,7 +76,7 @@ def test_errors_are_messages_and_nothing_is_written(workspace, capsys):
             "tiny",
         ]
     )
-    assert code == 1 and not out.exists()
+    assert code == 2 and not out.exists()
     err = capsys.readouterr().err
     assert "cannot read image" in err and "Traceback" not in err
     (root / "junk.cmb").write_bytes(b"CMB1\x01garbage")
@@ -90,12 +90,12 @@ def test_errors_are_messages_and_nothing_is_written(workspace, capsys):
             str(root / "prior.npz"),
         ]
     )
-    assert code == 1 and not (root / "x.png").exists()
+    assert code == 2 and not (root / "x.png").exists()
     assert "combiner: error" in capsys.readouterr().err
     code = cli.main(
         ["decompress", str(root / "junk.cmb"), "-o", str(root / "x.png"), "--prior", str(bad)]
     )
-    assert code == 1 and "prior file" in capsys.readouterr().err
+    assert code == 2 and "prior file" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +158,7 @@ def test_bad_audio_files_are_refused(tmp_path, capsys, rate, samples, message):
     wavfile.write(tmp_path / "bad.wav", rate, samples)
     out = tmp_path / "bad.cmb"
     assert (
-        cli.main(["compress", str(tmp_path / "bad.wav"), "-o", str(out), "--preset", "tiny"]) == 1
+        cli.main(["compress", str(tmp_path / "bad.wav"), "-o", str(out), "--preset", "tiny"]) == 2
     )
     assert message in capsys.readouterr().err and not out.exists()
 
@@ -250,16 +250,16 @@ def test_bad_npy_arrays_are_refused(array_workspace, tmp_path, capsys, array, me
     args += ["--prior", str(array_workspace / "fields.npz")]
     if array.ndim == 3:
         args.append("--channels-last")
-    assert cli.main(args) == 1
+    assert cli.main(args) == 2
     assert message in capsys.readouterr().err and not out.exists()
 
 
 def test_an_array_with_an_image_prior_is_refused(array_workspace, tmp_path, capsys):
     out = tmp_path / "f0.cmb"
     args = ["compress", str(array_workspace / "fields" / "f0.npy"), "-o", str(out)]
-    assert cli.main([*args, "--preset", "tiny", "--prior", "cifar-learned-beta2e-06"]) == 1
+    assert cli.main([*args, "--preset", "tiny", "--prior", "cifar-learned-beta2e-06"]) == 2
     assert "prior models image data" in capsys.readouterr().err and not out.exists()
-    assert cli.main([*args, "--preset", "tiny"]) == 1  # no shipped prior for arrays
+    assert cli.main([*args, "--preset", "tiny"]) == 2  # no shipped prior for arrays
     assert "no shipped prior models array data" in capsys.readouterr().err
     assert not out.exists()
 
