@@ -17,6 +17,7 @@ from PIL import Image
 from combiner import codec
 from combiner.data import cifar10_samples
 from combiner.evaluate import pillow_round_trip
+from combiner.safeio import write_atomically
 from combiner.shipped import load_prior
 
 #: The demo's rate: about 1.25 bpp on 32x32 images, where COMBINER is ahead of WebP at equal
@@ -50,7 +51,7 @@ def run(prior_name: str, count: int, preset: str, output: Path) -> list[dict]:
     rows = []
     for name, image, result in zip(names, images, results, strict=True):
         stem = output / Path(name).stem
-        stem.with_suffix(".cmb").write_bytes(result.data)
+        write_atomically(stem.with_suffix(".cmb"), result.data)
         decoded = codec.decompress(stem.with_suffix(".cmb").read_bytes(), prior)
         if not np.array_equal(decoded, result.reconstruction):
             raise RuntimeError(

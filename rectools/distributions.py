@@ -49,6 +49,13 @@ class Proposal(Target, Protocol):
         ...
 
 
+def _short(values: np.ndarray) -> str:
+    """An array as a short, readable literal (what a falsifying example prints)."""
+    return np.array2string(
+        np.asarray(values), precision=4, separator=", ", threshold=12, edgeitems=3
+    ).replace("\n", "")
+
+
 def _as_vector(values: object, name: str) -> np.ndarray:
     array = np.asarray(values, dtype=np.float64)
     if array.ndim != 1 or array.size == 0:
@@ -86,7 +93,7 @@ class DiagonalGaussian:
         self.dim = int(self.mean.size)
 
     def __repr__(self) -> str:
-        return f"DiagonalGaussian(dim={self.dim})"
+        return f"DiagonalGaussian(mean={_short(self.mean)}, std={_short(self.std)})"
 
     def log_prob(self, x: np.ndarray) -> np.ndarray:
         """Log density of each row of ``x`` ``(n, dim)`` (or one point ``(dim,)``), in nats."""
@@ -121,7 +128,7 @@ class Categorical:
         self.num_categories = int(probs.size)
 
     def __repr__(self) -> str:
-        return f"Categorical(num_categories={self.num_categories})"
+        return f"{type(self).__name__}(probs={_short(self.probs)})"
 
     def _categories(self, x: np.ndarray) -> np.ndarray:
         x = _as_batch(x, 1)[:, 0]
@@ -180,7 +187,10 @@ class GaussianMixture:
         self.dim = int(self.means.shape[1])
 
     def __repr__(self) -> str:
-        return f"GaussianMixture(components={self.weights.size}, dim={self.dim})"
+        return (
+            f"GaussianMixture(weights={_short(self.weights)}, means={_short(self.means)}, "
+            f"stds={_short(self.stds)})"
+        )
 
     def log_prob(self, x: np.ndarray) -> np.ndarray:
         """Log density of each row of ``x`` ``(n, dim)``, in nats."""

@@ -1,6 +1,6 @@
 """Relative entropy coders behind one interface, registered by name."""
 
-from rectools.coders.astar import AStarCoder
+from rectools.coders.astar import AStarCoder, OrderedRandomCoder, PoissonFunctionalCoder
 from rectools.coders.base import (
     MAX_LOG2_NUM_CANDIDATES,
     Coder,
@@ -17,6 +17,8 @@ __all__ = [
     "EncodeResult",
     "ImportanceSamplingCoder",
     "MRCCoder",
+    "OrderedRandomCoder",
+    "PoissonFunctionalCoder",
     "available_coders",
     "get_coder",
     "register_coder",

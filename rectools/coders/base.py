@@ -85,6 +85,8 @@ class ImportanceSamplingCoder:
 
     name: ClassVar[str]
     index_model: ClassVar[str]
+    #: Whether the sent sample follows q exactly (else only approximately, at finite N).
+    exact: ClassVar[bool] = False
 
     def __init__(
         self,

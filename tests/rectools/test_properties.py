@@ -1,33 +1,34 @@
-"""Hypothesis properties over random Gaussian target/proposal pairs."""
+"""Hypothesis properties over random Gaussian target/proposal pairs (``rectools.testing``)."""
+
+import math
 
 import numpy as np
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import rectools
+from rectools.testing import gaussian_pairs, seeds
+
+DEPTH_LIMITED = [c for c in rectools.available_coders() if not rectools.get_coder(c).exact]
+EXACT = [c for c in rectools.available_coders() if rectools.get_coder(c).exact]
 
 
-@st.composite
-def gaussian_pairs(draw, narrower=True):
-    dim = draw(st.integers(1, 6))
-    floats = st.floats(-3.0, 3.0, allow_nan=False)
-    mean_p = np.array(draw(st.lists(floats, min_size=dim, max_size=dim)))
-    std_p = np.array(draw(st.lists(st.floats(0.1, 5.0), min_size=dim, max_size=dim)))
-    ratio = np.array(
-        draw(st.lists(st.floats(0.2, 0.95 if narrower else 1.5), min_size=dim, max_size=dim))
-    )
-    shift = np.array(draw(st.lists(st.floats(-1.0, 1.0), min_size=dim, max_size=dim)))
-    p = rectools.DiagonalGaussian(mean_p, std_p)
-    q = rectools.DiagonalGaussian(mean_p + shift * std_p, ratio * std_p)
-    return q, p
-
-
-@given(gaussian_pairs(narrower=False), st.integers(0, 2**64 - 1), st.sampled_from(["astar", "mrc"]))
+@given(gaussian_pairs(narrower=False), seeds(), st.sampled_from(DEPTH_LIMITED))
 def test_round_trip_and_index_range(pair, seed, name):
     q, p = pair
     coder = rectools.get_coder(name, max_log2_num_candidates=20)
     res = coder.encode(q, p, seed=seed, log2_num_candidates=min(rectools.kl_bits(q, p), 12.0))
     assert 0 <= res.index < res.num_candidates
+    assert np.array_equal(coder.decode(res.index, p, seed, res.num_candidates), res.sample)
+
+
+@given(gaussian_pairs((1, 3), (0.5, 6.0)), seeds(), st.sampled_from(EXACT))
+def test_exact_coders_round_trip(pair, seed, name):
+    q, p = pair
+    assume(rectools.log_ratio_bound(q, p) / math.log(2.0) < 18.0)  # about 2^18 candidates
+    coder = rectools.get_coder(name, max_log2_num_candidates=22)
+    res = coder.encode(q, p, seed=seed)
+    assert 0 <= res.index < res.num_candidates and res.num_examined > res.index
     assert np.array_equal(coder.decode(res.index, p, seed, res.num_candidates), res.sample)
 
 
