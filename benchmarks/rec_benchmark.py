@@ -74,7 +74,7 @@ def coding_rows(kls: list[float], dims: list[int], budget: float) -> list[dict]:
     for kl, dim in tqdm(grid, desc="coding grid"):
         q, p = gaussian_pair(kl, dim)
         seeds = int(np.clip(budget / (2.0**kl * dim), 40, 400))
-        for name in rectools.available_coders():
+        for name in rectools.available_coders(q, p):
             coder = rectools.get_coder(name)
             coder.encode(q, p, seed=10**6)  # compile / warm up
             start = time.perf_counter()

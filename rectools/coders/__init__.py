@@ -7,14 +7,17 @@ from rectools.coders.base import (
     EncodeResult,
     ImportanceSamplingCoder,
 )
+from rectools.coders.gprs import BranchAndBoundGPRSCoder, GreedyPoissonCoder
 from rectools.coders.mrc import MRCCoder
 from rectools.coders.registry import available_coders, get_coder, register_coder
 
 __all__ = [
     "MAX_LOG2_NUM_CANDIDATES",
     "AStarCoder",
+    "BranchAndBoundGPRSCoder",
     "Coder",
     "EncodeResult",
+    "GreedyPoissonCoder",
     "ImportanceSamplingCoder",
     "MRCCoder",
     "OrderedRandomCoder",

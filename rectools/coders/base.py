@@ -9,7 +9,7 @@ from typing import ClassVar, Protocol
 
 import numpy as np
 
-from rectools.distributions import Proposal, Target, kl_bits, log_weights
+from rectools.distributions import Proposal, Target, kl_bits, log_ratio_bound, log_weights
 from rectools.streams import get_stream, private_generator, shared_key
 
 #: Beyond 2**24 candidates one block takes seconds to encode and the index no longer fits the
@@ -72,6 +72,10 @@ class Coder(Protocol):
         """Regenerate candidate ``index``; ``(dim,)`` float64."""
         ...
 
+    def supports(self, target: Target, proposal: Proposal) -> bool:
+        """Whether ``encode`` accepts this pair (dimension, kind, bounded ratio...)."""
+        ...
+
 
 class ImportanceSamplingCoder:
     """Shared part of coders that choose one of N shared candidates by importance weight.
@@ -103,11 +107,23 @@ class ImportanceSamplingCoder:
             raise ValueError("chunk_size must be positive")
         self.t = float(t)
         self.stream = get_stream(candidates)
+        if self.exact and self.stream.name != "philox":
+            raise ValueError(
+                f"{type(self).__name__} is exact only with independent candidates: use "
+                "candidates='philox' (quasi-random Sobol points are not independent)"
+            )
         self.max_log2_num_candidates = int(max_log2_num_candidates)
         self.chunk_size = int(chunk_size)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(t={self.t}, candidates={self.stream.name!r})"
+
+    def supports(self, target: Target, proposal: Proposal) -> bool:
+        """Whether ``encode`` accepts this pair: a proposal with candidates of the target's
+        dimension, and for an exact coder a known bound on ``log q/p`` (it must stop)."""
+        if not isinstance(proposal, Proposal) or target.dim != proposal.dim:
+            return False
+        return not self.exact or math.isfinite(log_ratio_bound(target, proposal))
 
     def num_candidates(
         self, target: Target, proposal: Proposal, log2_num_candidates: float | None = None

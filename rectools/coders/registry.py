@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from rectools.coders.base import Coder
+from rectools.distributions import Proposal, Target
 
 _CODERS: dict[str, Callable[..., Coder]] = {}
 T = TypeVar("T")
@@ -24,9 +25,21 @@ def register_coder(name: str) -> Callable[[T], T]:
     return decorate
 
 
-def available_coders() -> tuple[str, ...]:
-    """Names of the registered coders, sorted."""
-    return tuple(sorted(_CODERS))
+def available_coders(
+    target: Target | None = None, proposal: Proposal | None = None
+) -> tuple[str, ...]:
+    """Names of the registered coders, sorted; given a pair, only those that accept it.
+
+    Examples:
+        >>> import numpy as np, rectools
+        >>> p = rectools.DiagonalGaussian(np.zeros(3), np.ones(3))
+        >>> q = rectools.DiagonalGaussian(np.full(3, 0.2), np.full(3, 1.5))  # wider than p
+        >>> rectools.available_coders(q, p)  # exact coders need a bounded ratio
+        ('astar', 'mrc', 'orc')
+    """
+    if target is None or proposal is None:
+        return tuple(sorted(_CODERS))
+    return tuple(name for name in sorted(_CODERS) if get_coder(name).supports(target, proposal))
 
 
 def get_coder(name: str, **options: Any) -> Coder:

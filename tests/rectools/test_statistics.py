@@ -20,6 +20,9 @@ CODERS = rectools.available_coders()
 #: Coders searching a fixed number N of candidates (their law depends on N).
 DEPTH_LIMITED = [c for c in CODERS if not rectools.get_coder(c).exact]
 EXACT = [c for c in CODERS if rectools.get_coder(c).exact]
+#: Coders for targets of any dimension (the others work on the line only).
+ANY_DIM = [c for c in CODERS if getattr(rectools.get_coder(c), "max_dim", None) is None]
+CATEGORICAL = [c for c in CODERS if c != "gprs-bnb"]
 
 
 def _win_probabilities(name, w):
@@ -75,7 +78,7 @@ def test_astar_and_mrc_laws_differ_at_small_n():
     assert diagnostics.tv_distance(*laws) > 0.01
 
 
-@pytest.mark.parametrize("name", CODERS)
+@pytest.mark.parametrize("name", CATEGORICAL)
 def test_categorical_output_matches_exact_law_at_small_n(name):
     # With 8 candidates from a poorly matched proposal the output is far from q (TV > 0.1);
     # the coder must follow its exact law instead.
@@ -90,8 +93,10 @@ def test_categorical_output_matches_exact_law_at_small_n(name):
     assert_samples_follow(samples, expected, ALPHA)
 
 
-@pytest.mark.parametrize("candidates", ["philox", "sobol"])
-@pytest.mark.parametrize("name", CODERS)
+@pytest.mark.parametrize(
+    ("name", "candidates"),
+    [(c, s) for c in CODERS for s in ("philox", "sobol") if c not in EXACT or s == "philox"],
+)
 def test_gaussian_output_matches_target_at_large_t(name, candidates):
     q = rectools.DiagonalGaussian(np.array([0.5]), np.array([0.4]))
     p = rectools.DiagonalGaussian(np.array([0.0]), np.array([1.0]))
@@ -99,7 +104,7 @@ def test_gaussian_output_matches_target_at_large_t(name, candidates):
     assert_samples_follow(coder_samples(coder, q, p, range(1500)), q, ALPHA)
 
 
-@pytest.mark.parametrize("name", CODERS)
+@pytest.mark.parametrize("name", ANY_DIM)
 def test_each_dimension_matches_target_in_four_dims(name):
     rng = np.random.default_rng(8)
     p = rectools.DiagonalGaussian(rng.normal(size=4), rng.uniform(0.5, 2.0, 4))
@@ -120,12 +125,30 @@ def test_far_too_few_candidates_is_detected():
 
 @pytest.mark.parametrize("name", EXACT)
 def test_exact_coders_send_q_itself(name):
-    # Far from q at small N for every depth-limited coder (above), exactly q here; and a
-    # continuous target in 3 dimensions with a bounded ratio.
-    q = rectools.DiagonalGaussian(np.array([0.8, -0.3, 0.1]), np.array([0.3, 0.5, 0.7]))
-    p = rectools.DiagonalGaussian(np.zeros(3), np.ones(3))
-    coder = rectools.get_coder(name, max_log2_num_candidates=20)
+    # Far from q at small N for every depth-limited coder (above), exactly q here: a
+    # continuous target in 3 dimensions (1 for coders on the line) with a bounded ratio.
+    coder = rectools.get_coder(name)
+    dim = getattr(coder, "max_dim", None) or 3
+    q = rectools.DiagonalGaussian(np.array([0.8, -0.3, 0.1][:dim]), np.array([0.3, 0.5, 0.7][:dim]))
+    p = rectools.DiagonalGaussian(np.zeros(dim), np.ones(dim))
     assert_samples_follow(coder_samples(coder, q, p, range(1000)), q, ALPHA)
+
+
+@pytest.mark.parametrize("name", ["gprs", "gprs-bnb"])
+@pytest.mark.parametrize(("mean", "std"), [(2.5, 0.6), (-0.4, 0.02)])
+def test_gprs_is_exact_far_out_and_narrow(name, mean, std):
+    # A target in p's tail, and one 50x narrower (D_inf about 6 bits).
+    q = rectools.DiagonalGaussian(np.array([mean]), np.array([std]))
+    p = rectools.DiagonalGaussian(np.zeros(1), np.ones(1))
+    coder = rectools.get_coder(name)
+    assert_samples_follow(coder_samples(coder, q, p, range(1500)), q, ALPHA / 4)
+
+
+def test_gprs_branch_and_bound_takes_about_one_step_per_bit():
+    p = rectools.DiagonalGaussian(np.zeros(1), np.ones(1))
+    q = rectools.DiagonalGaussian(np.array([0.3]), np.array([2.0**-20]))  # D_inf 20 bits
+    steps = [rectools.get_coder("gprs-bnb").encode(q, p, seed=s).num_examined for s in range(40)]
+    assert 15 < np.mean(steps) < 35
 
 
 @pytest.mark.parametrize("name", DEPTH_LIMITED)
