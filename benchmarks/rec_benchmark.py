@@ -23,7 +23,9 @@ import numpy as np
 from tqdm import tqdm
 
 import rectools
+import rectools.testing
 from rectools import diagnostics, kernels, kernels_reference
+from rectools.bench import available_workers, encode_batch
 
 OUT = Path(__file__).parent / "out"
 
@@ -149,6 +151,68 @@ def speed_rows(log2_n: int) -> list[dict]:
     return rows
 
 
+def one_d_speed_rows(d_inf_bits: float = 20.0, encodes: int = 20) -> list[dict]:
+    """Encode time of every coder that takes a 1-D Gaussian at ``d_inf_bits`` (issue 12: the
+    branch-and-bound search must be at least 100x faster than global-bound A*)."""
+    p = rectools.DiagonalGaussian(np.zeros(1), np.ones(1))
+    q = rectools.DiagonalGaussian(np.array([0.3]), np.array([2.0**-d_inf_bits]))
+    rows, reference = [], None
+    for name in ("astar", "pfr", "gprs", "gprs-bnb"):
+        coder = (
+            rectools.get_coder(name, max_log2_num_candidates=24)
+            if name != "gprs-bnb"
+            else (rectools.get_coder(name))
+        )
+        coder.encode(q, p, seed=10**6)  # warm up
+        start = time.perf_counter()
+        results = [coder.encode(q, p, seed=s) for s in range(encodes)]
+        ms = 1e3 * (time.perf_counter() - start) / encodes
+        reference = reference or ms
+        rows.append(
+            {
+                "coder": name,
+                "d_inf_bits": round(rectools.log_ratio_bound(q, p) / math.log(2.0), 2),
+                "kl_bits": round(rectools.kl_bits(q, p), 2),
+                "mean_examined": round(float(np.mean([r.num_examined for r in results])), 1),
+                "encode_ms": round(ms, 3),
+                "speedup_vs_astar": round(reference / ms, 1),
+            }
+        )
+    return rows
+
+
+def batch_speed_rows(blocks: int = 1000, dim: int = 16, kl_bits: float = 16.0) -> list[dict]:
+    """A loop of single encodes against ``encode_batch`` on every CPU (issue 12: >= 1.8x on 2
+    cores), for blocks like COMBINER's: ``dim`` weights, ``kl_bits`` of KL each."""
+    rng = np.random.default_rng(0)
+    p = rectools.DiagonalGaussian(np.zeros(dim), np.ones(dim))
+    targets = [
+        rectools.testing.gaussian_with_kl(p, kl_bits, 0.5, rng.normal(size=dim))
+        for _ in range(blocks)
+    ]
+    coder = rectools.get_coder("astar")
+    encode_batch(coder, targets[:4], p, range(4))  # warm up
+    start = time.perf_counter()
+    loop = [coder.encode(q, p, seed=7, stream=k) for k, q in enumerate(targets)]
+    loop_s = time.perf_counter() - start
+    start = time.perf_counter()
+    batch = encode_batch(coder, targets, p, seeds=[7] * blocks, streams=range(blocks))
+    batch_s = time.perf_counter() - start
+    same = all(a.index == b.index for a, b in zip(loop, batch, strict=True))
+    return [
+        {
+            "blocks": blocks,
+            "dim": dim,
+            "kl_bits": kl_bits,
+            "workers": available_workers(),
+            "loop_s": round(loop_s, 3),
+            "batch_s": round(batch_s, 3),
+            "speedup": round(loop_s / batch_s, 2),
+            "identical_indices": same,
+        }
+    ]
+
+
 def print_table(rows: list[dict]) -> None:
     columns = list(rows[0])
     widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in columns]
@@ -192,6 +256,10 @@ def main() -> None:
     speed = speed_rows(12 if args.quick else 20)
     print()
     print_table(speed)
+    print("\n1-D target at D_inf = 20 bits: global-bound A* against the exact coders")
+    print_table(one_d_speed_rows(encodes=5 if args.quick else 20))
+    print("\nBatched encode (rectools.bench.encode_batch) against a loop of single encodes")
+    print_table(batch_speed_rows(blocks=100 if args.quick else 1000))
     with open(OUT / "rec_benchmark.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()

@@ -41,6 +41,7 @@ from rectools.distributions import (
     GaussianMixture,
     Proposal,
     Target,
+    log_ratio_bound,
 )
 
 #: The default false-alarm rate of the assertions: a correct coder fails one in 1,000 seeds.
@@ -205,6 +206,7 @@ def gaussian_pairs(
     dims: tuple[int, int] = (1, 6),
     kl_bits_range: tuple[float, float] = (0.5, 10.0),
     narrower: bool = True,
+    max_d_inf_bits: float | None = None,
 ):
     """Strategy of ``(q, p)`` diagonal Gaussian pairs with ``KL(q||p)`` in ``kl_bits_range``.
 
@@ -213,6 +215,8 @@ def gaussian_pairs(
         kl_bits_range: the KL in bits is drawn uniformly from this range.
         narrower: ``q`` narrower than ``p`` in every axis (a bounded density ratio, which A*'s
             early stop and exact coders need); ``False`` lets some axes be wider.
+        max_d_inf_bits: keep only pairs whose ``log2 max q/p`` is at most this (exact coders
+            examine about ``2 ** D_inf`` candidates).
     """
     st = _hypothesis()
 
@@ -237,7 +241,9 @@ def gaussian_pairs(
             q = DiagonalGaussian(q.mean, wide)
         return q, p
 
-    return build()
+    if max_d_inf_bits is None:
+        return build()
+    return build().filter(lambda pair: log_ratio_bound(*pair) <= max_d_inf_bits * math.log(2.0))
 
 
 def categorical_pairs(num_categories: tuple[int, int] = (2, 8), min_prob: float = 0.01):

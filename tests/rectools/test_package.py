@@ -15,20 +15,26 @@ def _run(code: str) -> str:
 
 
 def test_rectools_never_imports_torch():
-    out = _run("import sys, rectools; print('torch' in sys.modules, 'combiner' in sys.modules)")
+    out = _run(
+        "import sys, rectools, rectools.testing, rectools.bench; "
+        "print('torch' in sys.modules, 'combiner' in sys.modules)"
+    )
     assert out.split() == ["False", "False"]
 
 
-@pytest.mark.parametrize("name", ["astar", "mrc"])
+@pytest.mark.parametrize("name", ["astar", "mrc", "orc", "pfr", "gprs"])
 def test_works_without_numba(name):
+    options = {} if name in ("pfr", "gprs") else {"t": 2.0}  # exact coders take no t
     code = f"""
+options = {options!r}
 import sys
 sys.modules["numba"] = None  # make `import numba` fail
 import numpy as np, rectools
 assert not rectools.HAVE_NUMBA
-p = rectools.DiagonalGaussian(np.zeros(3), np.ones(3))
-q = rectools.DiagonalGaussian(np.full(3, 0.4), np.full(3, 0.5))
-coder = rectools.get_coder("{name}", t=2.0)
+dim = 1 if "{name}" == "gprs" else 3
+p = rectools.DiagonalGaussian(np.zeros(dim), np.ones(dim))
+q = rectools.DiagonalGaussian(np.full(dim, 0.4), np.full(dim, 0.5))
+coder = rectools.get_coder("{name}", **options)
 res = coder.encode(q, p, seed=9)
 x = coder.decode(res.index, p, seed=9, num_candidates=res.num_candidates)
 assert np.array_equal(x, res.sample)
@@ -39,7 +45,8 @@ print(res.index)
 
     import rectools
 
-    p = rectools.DiagonalGaussian(np.zeros(3), np.ones(3))
-    q = rectools.DiagonalGaussian(np.full(3, 0.4), np.full(3, 0.5))
+    dim = 1 if name == "gprs" else 3
+    p = rectools.DiagonalGaussian(np.zeros(dim), np.ones(dim))
+    q = rectools.DiagonalGaussian(np.full(dim, 0.4), np.full(dim, 0.5))
     # The NumPy twins agree with the kernels to the last bit or two, so the index matches.
-    assert without == rectools.get_coder(name, t=2.0).encode(q, p, seed=9).index
+    assert without == rectools.get_coder(name, **options).encode(q, p, seed=9).index

@@ -100,7 +100,8 @@ def test_categorical_output_matches_exact_law_at_small_n(name):
 def test_gaussian_output_matches_target_at_large_t(name, candidates):
     q = rectools.DiagonalGaussian(np.array([0.5]), np.array([0.4]))
     p = rectools.DiagonalGaussian(np.array([0.0]), np.array([1.0]))
-    coder = rectools.get_coder(name, t=10.0, candidates=candidates)
+    options = {} if name in EXACT else {"t": 10.0}  # exact coders have no oversampling
+    coder = rectools.get_coder(name, candidates=candidates, **options)
     assert_samples_follow(coder_samples(coder, q, p, range(1500)), q, ALPHA)
 
 
@@ -131,7 +132,9 @@ def test_exact_coders_send_q_itself(name):
     dim = getattr(coder, "max_dim", None) or 3
     q = rectools.DiagonalGaussian(np.array([0.8, -0.3, 0.1][:dim]), np.array([0.3, 0.5, 0.7][:dim]))
     p = rectools.DiagonalGaussian(np.zeros(dim), np.ones(dim))
-    assert_samples_follow(coder_samples(coder, q, p, range(1000)), q, ALPHA)
+    # 3,000 seeds: the first 1,000 alone gave GPRS p = 6e-4, a false alarm at ALPHA (20,000
+    # seeds give p = 0.73, and every other block of 1,000 p > 0.08).
+    assert_samples_follow(coder_samples(coder, q, p, range(3000)), q, ALPHA)
 
 
 @pytest.mark.parametrize("name", ["gprs", "gprs-bnb"])
