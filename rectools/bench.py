@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from rectools.coders.base import Coder, EncodeResult
+from rectools.coders.base import MAX_LOG2_NUM_CANDIDATES, Coder, EncodeResult
 from rectools.coders.registry import available_coders, get_coder
 from rectools.diagnostics import exact_output_distribution, tv_distance
 from rectools.distributions import Categorical, DiagonalGaussian, Proposal, Target, kl_bits
@@ -136,6 +136,7 @@ def sweep(
     coders: Iterable[str] | None = None,
     seeds: int = 200,
     std_ratio: float = 0.5,
+    max_exact_d_inf_bits: float = 18.0,
 ) -> list[dict]:
     """One row per ``(coder, KL, dimension)``: bits, bytes, D_inf, quality and speed.
 
@@ -146,6 +147,8 @@ def sweep(
         seeds: encodes per cell; the index model is fitted on the first half and the bits are
             measured on the second (train/test split).
         std_ratio: the targets' width relative to the proposal's.
+        max_exact_d_inf_bits: skip exact coders (all but the branch-and-bound one examine
+            about ``2 ** D_inf`` candidates) on pairs above this D_inf.
 
     Returns:
         Rows with keys ``coder, kl_bits, d_inf_bits, dim, mean_bits, bytes_per_index,
@@ -156,9 +159,11 @@ def sweep(
     for dim in dims:
         for kl in kls:
             q, p = target_with_kl(kl, dim, std_ratio)
+            d_inf_bits = _log_ratio_bound(q, p) / math.log(2.0)
             for name in names:
                 coder = get_coder(name)
-                if not coder.supports(q, p):
+                too_slow = coder.exact and d_inf_bits > max_exact_d_inf_bits
+                if not coder.supports(q, p) or (too_slow and name != "gprs-bnb"):
                     continue
                 rows.append(_cell(coder, q, p, seeds))
     return rows
@@ -172,8 +177,12 @@ def _cell(coder: Coder, q: DiagonalGaussian, p: DiagonalGaussian, seeds: int) ->
     n = results[0].num_candidates
     indices = np.array([r.index for r in results])
     half = seeds // 2
-    model = fit_index_model(coder.index_model, indices[:half], min(n, 2**24))
-    test = np.minimum(indices[half:], min(n, 2**24) - 1)
+    if n <= 2**MAX_LOG2_NUM_CANDIDATES:
+        model = fit_index_model(coder.index_model, indices[:half], n)
+        mean_bits = float(np.mean(model.bits(indices[half:])))
+        bytes_per_index = len(model.compress(indices[half:])) / (seeds - half)
+    else:  # beyond the range coder's alphabet (a search tree's node numbers)
+        mean_bits, bytes_per_index = _octave_code_bits(indices[:half], indices[half:]), math.nan
     last = results[-1]
     decode_s = _best_time(lambda: coder.decode(last.index, p, last.seed, n), repeats=50)
     samples = np.stack([r.sample for r in results])
@@ -183,13 +192,24 @@ def _cell(coder: Coder, q: DiagonalGaussian, p: DiagonalGaussian, seeds: int) ->
         "kl_bits": round(kl_bits(q, p), 3),
         "d_inf_bits": round(_log_ratio_bound(q, p) / math.log(2.0), 3),
         "dim": q.dim,
-        "mean_bits": round(float(np.mean(model.bits(test))), 3),
-        "bytes_per_index": round(len(model.compress(test)) / len(test), 3),
+        "mean_bits": round(mean_bits, 3),
+        "bytes_per_index": round(bytes_per_index, 3),
         "ks_axis0": round(float(ks), 4),
         "mean_examined": round(float(np.mean([r.num_examined for r in results])), 1),
         "encode_ms": round(1e3 * encode_s, 4),
         "decode_us": round(1e6 * decode_s, 2),
     }
+
+
+def _octave_code_bits(train: np.ndarray, test: np.ndarray) -> float:
+    """Mean ideal bits of ``test`` indices under an octave code fitted on ``train``: the octave
+    ``floor(log2(i + 1))`` by its smoothed training frequency, then the offset within it
+    uniformly (for indices past the range coder's ``2 ** 24``)."""
+    octave_train = np.floor(np.log2(train.astype(np.float64) + 1.0)).astype(np.int64)
+    octave_test = np.floor(np.log2(test.astype(np.float64) + 1.0)).astype(np.int64)
+    counts = np.bincount(octave_train, minlength=64)[:64] + 0.5
+    probs = counts / counts.sum()
+    return float(np.mean(-np.log2(probs[octave_test]) + octave_test))
 
 
 def matched_tv(

@@ -324,6 +324,10 @@ def _check_d_inf(r_max: float, max_log2: int) -> None:
         )
 
 
+#: The largest D_inf (bits) the branch-and-bound search accepts (double precision in p's CDF).
+MAX_BNB_D_INF_BITS = 40
+
+
 @register_coder("gprs-bnb")
 class BranchAndBoundGPRSCoder:
     """Branch-and-bound GPRS for 1-D Gaussians with q narrower than p (Flamich, 2023).
@@ -359,7 +363,7 @@ class BranchAndBoundGPRSCoder:
     #: Only 1-D targets.
     max_dim: ClassVar[int] = 1
 
-    def __init__(self, max_depth: int = 40, candidates: str = "philox") -> None:
+    def __init__(self, max_depth: int = 62, candidates: str = "philox") -> None:
         if not 1 <= max_depth <= 62:
             raise ValueError("max_depth must be in [1, 62]")
         self.max_depth = int(max_depth)
@@ -408,8 +412,10 @@ class BranchAndBoundGPRSCoder:
         if not isinstance(target, DiagonalGaussian) or target.dim != 1:
             raise ValueError(f"branch-and-bound GPRS needs a 1-D Gaussian target, got {target!r}")
         tails = GaussianTails1D(target, proposal)
-        # Each step halves the interval's p-mass on average: about one step per bit of D_inf.
-        _check_d_inf(tails.r_max, self.max_depth - 8)
+        # Each step halves the interval's p-mass on average, about one step per bit of D_inf,
+        # with a tail of a few tens more; and the interval lives in p's CDF, where doubles
+        # resolve about 2^-52: beyond 40 bits q is narrower than the search can represent.
+        _check_d_inf(tails.r_max, min(self.max_depth - 8, MAX_BNB_D_INF_BITS))
         rng = private_generator(seed, stream) if rng is None else rng
         mode_u = float(special.ndtr((tails.mode - mean_p) / std_p))
         lo, hi, node, time = 0.0, 1.0, 0, 0.0
