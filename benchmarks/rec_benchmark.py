@@ -25,7 +25,7 @@ from tqdm import tqdm
 import rectools
 import rectools.testing
 from rectools import diagnostics, kernels, kernels_reference
-from rectools.bench import available_workers, encode_batch
+from rectools.batch import available_workers, encode_batch
 
 OUT = Path(__file__).parent / "out"
 

@@ -77,14 +77,16 @@ def code_progressively(
     for k, block in enumerate(progress(blocks, "coding blocks", leave=False)):
         post_mean = net.mean.detach().double().cpu().numpy()
         post_std = net.std.detach().double().cpu().numpy()
-        for b in range(batch):
-            result = coder.encode(
-                _gaussian(post_mean[b], post_std[b], block),
-                _gaussian(prior_mean[b], prior_std[b], block),
-                seed=seed,
-                stream=k,
-                log2_num_candidates=log2_num_candidates,
-            )
+        # Block k of every datum at once, on every core; identical to a loop of encodes.
+        results = rectools.encode_batch(
+            coder,
+            [_gaussian(post_mean[b], post_std[b], block) for b in range(batch)],
+            [_gaussian(prior_mean[b], prior_std[b], block) for b in range(batch)],
+            seeds=[seed] * batch,
+            streams=[k] * batch,
+            log2_num_candidates=log2_num_candidates,
+        )
+        for b, result in enumerate(results):
             indices[b, k] = result.index
             weights[b, block] = result.sample
         frozen.mask[:, block] = True

@@ -13,6 +13,7 @@ Examples:
 
 from rectools import diagnostics
 from rectools._jit import HAVE_NUMBA
+from rectools.batch import available_workers, encode_batch
 from rectools.coders import (
     MAX_LOG2_NUM_CANDIDATES,
     AStarCoder,
@@ -76,7 +77,9 @@ __all__ = [
     "ZipfIndexModel",
     "available_coders",
     "available_index_models",
+    "available_workers",
     "diagnostics",
+    "encode_batch",
     "fit_index_model",
     "get_coder",
     "get_stream",

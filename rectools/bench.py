@@ -1,9 +1,8 @@
 """Compare REC algorithms: targets at a chosen KL, batched encoding, a tidy sweep, a plot.
 
 - [`target_with_kl`][rectools.bench.target_with_kl]: a Gaussian pair at an exact KL.
-- [`encode_batch`][rectools.bench.encode_batch]: many ``(q, p, seed)`` encodes at once on all
-  cores (the kernels release the GIL, so threads run them in parallel); results are identical to
-  a loop of single encodes.
+- [`encode_batch`][rectools.batch.encode_batch] (re-exported): many ``(q, p, seed)`` encodes
+  at once on all cores; results are identical to a loop of single encodes.
 - [`sweep`][rectools.bench.sweep]: for every coder that accepts each pair, coded bits (its index
   model fitted on one half of the seeds, measured on the other), bytes, D_inf, sample quality
   (Kolmogorov-Smirnov distance of the first axis against the target) and encode/decode time,
@@ -30,19 +29,18 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import os
 import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
-from rectools.coders.base import MAX_LOG2_NUM_CANDIDATES, Coder, EncodeResult
+from rectools.batch import available_workers, encode_batch
+from rectools.coders.base import MAX_LOG2_NUM_CANDIDATES, Coder
 from rectools.coders.registry import available_coders, get_coder
 from rectools.diagnostics import exact_output_distribution, tv_distance
-from rectools.distributions import Categorical, DiagonalGaussian, Proposal, Target, kl_bits
+from rectools.distributions import Categorical, DiagonalGaussian, kl_bits
 from rectools.distributions import log_ratio_bound as _log_ratio_bound
 from rectools.index_models import fit_index_model
 from rectools.testing import gaussian_with_kl
@@ -59,66 +57,6 @@ def target_with_kl(
     """
     p = DiagonalGaussian(np.zeros(dim), np.ones(dim))
     return gaussian_with_kl(p, kl_bits_target, std_ratio), p
-
-
-def available_workers() -> int:
-    """CPUs this process may run on (its affinity mask, else the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return os.cpu_count() or 1
-
-
-def encode_batch(
-    coder: Coder,
-    targets: Sequence[Target],
-    proposals: Proposal | Sequence[Proposal],
-    seeds: Iterable[int],
-    streams: Iterable[int] | None = None,
-    log2_num_candidates: float | None = None,
-    workers: int | None = None,
-) -> list[EncodeResult]:
-    """Encode ``targets[i]`` against ``proposals[i]`` (or one shared proposal) with ``seeds[i]``.
-
-    The encodes run on ``workers`` threads (default: every CPU this process may use); the
-    numba kernels release the GIL, so they run in parallel. Each encode is the same call a loop
-    would make, with its private stream derived from its own ``(seed, stream)``, so the results
-    are identical to ``[coder.encode(...) for ...]`` whatever the number of workers.
-
-    Args:
-        coder: any coder.
-        targets: ``B`` targets.
-        proposals: one proposal for all, or ``B``.
-        seeds: ``B`` shared seeds.
-        streams: ``B`` shared sub-streams (default all 0), e.g. block numbers.
-        log2_num_candidates: passed to every encode.
-        workers: threads; 1 runs the plain loop.
-
-    Returns:
-        ``B`` [`EncodeResult`][rectools.coders.base.EncodeResult]s, in order.
-    """
-    seeds = [int(s) for s in seeds]
-    count = len(targets)
-    streams = [0] * count if streams is None else [int(s) for s in streams]
-    shared = not isinstance(proposals, Sequence)
-    proposal_list = [proposals] * count if shared else list(proposals)
-    if not count == len(seeds) == len(streams) == len(proposal_list):
-        raise ValueError("targets, proposals, seeds and streams must have the same length")
-
-    def one(i: int) -> EncodeResult:
-        return coder.encode(
-            targets[i],
-            proposal_list[i],
-            seed=seeds[i],
-            stream=streams[i],
-            log2_num_candidates=log2_num_candidates,
-        )
-
-    workers = available_workers() if workers is None else int(workers)
-    if workers <= 1 or count <= 1:
-        return [one(i) for i in range(count)]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(one, range(count)))
 
 
 def _best_time(fn: Callable[[], object], repeats: int) -> float:
@@ -331,6 +269,16 @@ def main(argv: list[str] | None = None) -> None:
     plot(rows, folder / "rec-bench.png")
     print(f"\nwrote {folder / 'rec-bench.csv'} and {folder / 'rec-bench.png'}")
 
+
+__all__ = [
+    "available_workers",
+    "encode_batch",
+    "format_table",
+    "matched_tv",
+    "plot",
+    "sweep",
+    "target_with_kl",
+]
 
 if __name__ == "__main__":
     main()

@@ -52,7 +52,12 @@ def test_tutorial_states_its_run_time(path):
 
 
 def _python_blocks(page: Path) -> list[str]:
-    return re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.DOTALL)
+    """The page's Python blocks, with ``--8<-- "file"`` snippet lines replaced by the file."""
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.DOTALL)
+    return [
+        re.sub(r'^--8<-- "([^"]+)"$', lambda m: (ROOT / m.group(1)).read_text(), b, flags=re.M)
+        for b in blocks
+    ]
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if _python_blocks(p)], ids=lambda p: p.name)
