@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -52,6 +53,7 @@ def get_coder(name: str, **options: Any) -> Coder:
 
     Raises:
         ValueError: unknown name (the message lists the choices).
+        TypeError: an option this coder does not take (the message lists the ones it does).
     """
     try:
         factory = _CODERS[name]
@@ -59,4 +61,26 @@ def get_coder(name: str, **options: Any) -> Coder:
         raise ValueError(
             f"unknown coder {name!r}; available coders: {', '.join(available_coders())}"
         ) from None
+    if "log2_num_candidates" in options:
+        raise TypeError(
+            "log2_num_candidates is an argument of encode(), not a coder option: "
+            f"get_coder({name!r}).encode(q, p, seed, log2_num_candidates=...)"
+        )
+    accepted = _options(factory)
+    unknown = [key for key in options if key not in accepted]
+    if unknown:
+        raise TypeError(f"coder {name!r} takes no option {unknown[0]!r}; its options: {accepted}")
     return factory(**options)
+
+
+def _options(cls: type) -> list[str]:
+    """Keyword options of a coder class, following ``**options`` up its base classes."""
+    names: list[str] = []
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        params = list(inspect.signature(klass.__init__).parameters.values())[1:]
+        names += [p.name for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            break
+    return list(dict.fromkeys(names))

@@ -160,3 +160,12 @@ def test_coder_options_are_validated():
         rectools.get_coder("astar", t=-1.0)
     with pytest.raises(ValueError, match="candidate stream"):
         rectools.get_coder("mrc", candidates="halton")
+
+
+def test_misplaced_options_get_a_helpful_message():
+    with pytest.raises(TypeError, match="argument of encode"):
+        rectools.get_coder("astar", log2_num_candidates=10)
+    with pytest.raises(TypeError, match="its options: .*max_depth"):
+        rectools.get_coder("gprs-bnb", t=1.0)
+    with pytest.raises(TypeError, match="takes no option 'tt'.*early_stopping"):
+        rectools.get_coder("astar", tt=1.0)
