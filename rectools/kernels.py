@@ -257,3 +257,250 @@ def astar_scan(
             best_score = score
             best_local = i
     return best_local, best_score, gumbel_sum, n
+
+
+_SQRT_HALF = math.sqrt(0.5)
+_SQRT_TWO_PI = math.sqrt(2.0 * math.pi)
+
+
+@njit
+def _ndtr(z: float) -> float:
+    return 0.5 * math.erfc(-z * _SQRT_HALF)
+
+
+@njit
+def _ndtri(p: float) -> float:
+    # Acklam's rational approximation (relative error 1.2e-9), then one Halley step on the
+    # exact CDF, which brings it to a few ulp.
+    if p < 0.02425:
+        q = math.sqrt(-2.0 * math.log(p))
+        x = (
+            (
+                (
+                    (
+                        (-7.784894002430293e-03 * q - 3.223964580411365e-01) * q
+                        - 2.400758277161838e00
+                    )
+                    * q
+                    - 2.549732539343734e00
+                )
+                * q
+                + 4.374664141464968e00
+            )
+            * q
+            + 2.938163982698783e00
+        ) / (
+            (
+                ((7.784695709041462e-03 * q + 3.224671290700398e-01) * q + 2.445134137142996e00) * q
+                + 3.754408661907416e00
+            )
+            * q
+            + 1.0
+        )
+    elif p <= 1.0 - 0.02425:
+        q = p - 0.5
+        r = q * q
+        x = (
+            (
+                (
+                    (
+                        (
+                            (-3.969683028665376e01 * r + 2.209460984245205e02) * r
+                            - 2.759285104469687e02
+                        )
+                        * r
+                        + 1.383577518672690e02
+                    )
+                    * r
+                    - 3.066479806614716e01
+                )
+                * r
+                + 2.506628277459239e00
+            )
+            * q
+        ) / (
+            (
+                (
+                    ((-5.447609879822406e01 * r + 1.615858368580409e02) * r - 1.556989798598866e02)
+                    * r
+                    + 6.680131188771972e01
+                )
+                * r
+                - 1.328068155288572e01
+            )
+            * r
+            + 1.0
+        )
+    else:
+        q = math.sqrt(-2.0 * math.log1p(-p))
+        x = -(
+            (
+                (
+                    (
+                        (-7.784894002430293e-03 * q - 3.223964580411365e-01) * q
+                        - 2.400758277161838e00
+                    )
+                    * q
+                    - 2.549732539343734e00
+                )
+                * q
+                + 4.374664141464968e00
+            )
+            * q
+            + 2.938163982698783e00
+        ) / (
+            (
+                ((7.784695709041462e-03 * q + 3.224671290700398e-01) * q + 2.445134137142996e00) * q
+                + 3.754408661907416e00
+            )
+            * q
+            + 1.0
+        )
+    # ndtr(x) - p, from the upper tail above the median: 1 - p is exact there (Sterbenz).
+    e = _ndtr(x) - p if p < 0.5 else (1.0 - p) - 0.5 * math.erfc(x * _SQRT_HALF)
+    u = e * _SQRT_TWO_PI * math.exp(0.5 * x * x)
+    return x - u / (1.0 + 0.5 * x * u)
+
+
+@njit
+def _cumulative_integral(x: np.ndarray, f: np.ndarray, df: np.ndarray, start: float) -> np.ndarray:
+    out = np.empty(x.size)
+    out[0] = start
+    h = x[1] - x[0]
+    for i in range(1, x.size):
+        out[i] = out[i - 1] + 0.5 * h * (f[i] + f[i - 1]) + h * h / 12.0 * (df[i - 1] - df[i])
+    return out
+
+
+@njit
+def gaussian_stretch_table(
+    params: np.ndarray, points: int, gl_x: np.ndarray, gl_w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """GPRS's stretch function σ for 1-D Gaussians with q narrower than p: ``(low, high)``.
+
+    ``params`` is ``(mode, a, log r_max, r_max, mean_q, std_q, mean_p, std_p)`` with
+    ``log r(x) = log r_max - a (x - mode)^2``. ``low`` ``(3, points)``: the grid ``x = log η``
+    below ``r_max / 2``, σ there and its slope ``dσ/dx``; ``high`` ``(3, points // 2 + 1)``:
+    the grid ``s = -log(r_max - η)`` above (σ is smooth there, about ``e^{s/2}``, so half the
+    points do), σ and ``dσ/ds``. The tails ``w_Q(η) - η w_P(η)`` come from normal CDFs below and
+    from the Gauss-Legendre rule ``(gl_x, gl_w)`` over ``{r >= η}`` above (no cancellation
+    near the top); σ is integrated by the end-corrected trapezoid rule. See
+    [`GaussianTails1D`][rectools.coders.gprs.GaussianTails1D].
+    """
+    mode, a, log_r_max, r_max = params[0], params[1], params[2], params[3]
+    mq, sq, mp, sp = params[4], params[5], params[6], params[7]
+    log_half = log_r_max - math.log(2.0)
+    tiny = log_r_max - 14.0 * math.log(10.0)
+    low = np.empty((3, points))
+    step = (log_half - tiny) / (points - 1)
+    slope_dx = np.empty(points)
+    for i in range(points):
+        x = tiny + i * step
+        eta = math.exp(x)
+        half = math.sqrt((log_r_max - x) / a)
+        w_q = _ndtr((mode + half - mq) / sq) - _ndtr((mode - half - mq) / sq)
+        w_p = _ndtr((mode + half - mp) / sp) - _ndtr((mode - half - mp) / sp)
+        gap = w_q - eta * w_p
+        low[0, i] = x
+        low[2, i] = eta / gap
+        slope_dx[i] = low[2, i] * (1.0 + eta * w_p / gap)
+    low[1] = _cumulative_integral(low[0], low[2], slope_dx, math.exp(tiny))
+    norm = 1.0 / (sp * _SQRT_TWO_PI)
+    count = points // 2 + 1
+    high = np.empty((3, count))
+    step = (log_half - tiny) / (count - 1)
+    slope_ds = np.empty(count)
+    for i in range(count):
+        s = -log_half + i * step
+        v = math.exp(-s)
+        eta = r_max - v
+        half = math.sqrt(-math.log1p(-v / r_max) / a)
+        gap = 0.0
+        w_p = 0.0
+        # The rule is symmetric (nodes ±t_j, even count): r - η is even in t, p is not.
+        for j in range(gl_x.size // 2):
+            t = half * gl_x[j]
+            z_minus = (mode - t - mp) / sp
+            z_plus = (mode + t - mp) / sp
+            density = (
+                gl_w[j]
+                * half
+                * norm
+                * (math.exp(-0.5 * z_minus * z_minus) + math.exp(-0.5 * z_plus * z_plus))
+            )
+            gap += density * math.expm1(a * (half * half - t * t))
+            w_p += density
+        gap *= eta
+        high[0, i] = s
+        high[2, i] = v / gap
+        slope_ds[i] = high[2, i] * (v * w_p / gap - 1.0)
+    high[1] = _cumulative_integral(high[0], high[2], slope_ds, low[1, points - 1])
+    return low, high
+
+
+@njit
+def _hermite(grid: np.ndarray, values: np.ndarray, slopes: np.ndarray, x: float) -> float:
+    h = grid[1] - grid[0]
+    k = min(max(int((x - grid[0]) / h), 0), grid.size - 2)
+    u = min(max((x - grid[k]) / h, 0.0), 1.0)
+    return (
+        (1 + 2 * u) * (1 - u) ** 2 * values[k]
+        + u * (1 - u) ** 2 * h * slopes[k]
+        + u * u * (3 - 2 * u) * values[k + 1]
+        + u * u * (u - 1) * h * slopes[k + 1]
+    )
+
+
+@njit
+def gaussian_stretch(low: np.ndarray, high: np.ndarray, r_max: float, ratio: float) -> float:
+    """σ at one ratio from [`gaussian_stretch_table`][rectools.kernels.gaussian_stretch_table]
+    (cubic Hermite between grid points; ``inf`` within ``1e-14 r_max`` of the top)."""
+    eta_min = math.exp(low[0, 0])
+    if ratio < eta_min:
+        return ratio
+    if ratio < 0.5 * r_max:
+        return _hermite(low[0], low[1], low[2], math.log(ratio))
+    gap = r_max - ratio
+    if gap <= 0.0 or -math.log(gap) > high[0, high.shape[1] - 1]:
+        return math.inf
+    return _hermite(high[0], high[1], high[2], -math.log(gap))
+
+
+@njit
+def gprs_bnb_search(
+    key: np.ndarray,
+    exponentials: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    params: np.ndarray,
+    mean_p: float,
+    std_p: float,
+    max_depth: int,
+) -> tuple[int, int, float, float]:
+    """Branch-and-bound GPRS on the line: ``(node, steps, lo, hi)``; node -1 if none accepted.
+
+    The interval ``(lo, hi)`` lives in p's CDF; node ``k``'s candidate is p's quantile at
+    ``lo + u_k (hi - lo)`` with ``u_k`` the shared stream's uniform number ``k``; arrivals are
+    ``exponentials[step] / (hi - lo)`` later (encoder private). See
+    [`BranchAndBoundGPRSCoder`][rectools.coders.gprs.BranchAndBoundGPRSCoder].
+    """
+    mode, a, log_r_max, r_max = params[0], params[1], params[2], params[3]
+    mode_u = _ndtr((mode - mean_p) / std_p)
+    lo, hi, node, time = 0.0, 1.0, 0, 0.0
+    one = np.empty(1)
+    for depth in range(max_depth + 1):
+        time += exponentials[depth] / (hi - lo)
+        _flat_uniforms(key, node, 1, one)
+        u = lo + one[0] * (hi - lo)
+        x = mean_p + std_p * _ndtri(u)
+        if time <= gaussian_stretch(low, high, r_max, math.exp(log_r_max - a * (x - mode) ** 2)):
+            return node, depth + 1, lo, hi
+        if u < mode_u:
+            lo = u
+            node = 2 * node + 2
+        else:
+            hi = u
+            node = 2 * node + 1
+        if not lo < hi:
+            break
+    return -1, max_depth + 1, lo, hi

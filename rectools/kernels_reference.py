@@ -99,3 +99,102 @@ def astar_scan(
     if scores[local] > best_score:
         return local, float(scores[local]), new_sum, examined
     return -1, best_score, new_sum, examined
+
+
+def _cumulative_integral(x: np.ndarray, f: np.ndarray, df: np.ndarray) -> np.ndarray:
+    # End-corrected trapezoid (Euler-Maclaurin, error O(h^4)) on a uniform grid, from 0.
+    h = x[1] - x[0]
+    pieces = 0.5 * h * (f[1:] + f[:-1]) + h * h / 12.0 * (df[:-1] - df[1:])
+    return np.concatenate([[0.0], np.cumsum(pieces)])
+
+
+def gaussian_stretch_table(
+    params: np.ndarray, points: int, gl_x: np.ndarray, gl_w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """See [`rectools.kernels.gaussian_stretch_table`][rectools.kernels.gaussian_stretch_table]."""
+    from scipy import special
+
+    mode, a, log_r_max, r_max, mq, sq, mp, sp = (float(v) for v in params)
+    log_half, tiny = log_r_max - np.log(2.0), log_r_max - 14.0 * np.log(10.0)
+    low, high = np.empty((3, points)), np.empty((3, points // 2 + 1))
+    # Below r_max / 2, in x = log η: tails from normal CDFs.
+    x = np.linspace(tiny, log_half, points)
+    eta = np.exp(x)
+    half = np.sqrt((log_r_max - x) / a)
+    lo, hi = mode - half, mode + half
+    w_q = special.ndtr((hi - mq) / sq) - special.ndtr((lo - mq) / sq)
+    w_p = special.ndtr((hi - mp) / sp) - special.ndtr((lo - mp) / sp)
+    gap = w_q - eta * w_p
+    slope = eta / gap
+    low[0], low[2] = x, slope
+    low[1] = _cumulative_integral(x, slope, slope * (1.0 + eta * w_p / gap)) + eta[0]
+    # Above, in s = -log(r_max - η): the gap by Gauss-Legendre over the interval.
+    s = np.linspace(-log_half, -tiny, points // 2 + 1)
+    v = np.exp(-s)
+    eta = r_max - v
+    half = np.sqrt(-np.log1p(-v / r_max) / a)[:, None]
+    t = half * gl_x
+    density = gl_w * np.exp(-0.5 * ((mode + t - mp) / sp) ** 2) * half / (sp * np.sqrt(2 * np.pi))
+    gap = np.sum(density * np.expm1(a * (half**2 - t**2)), axis=1) * eta
+    w_p = np.sum(density, axis=1)
+    slope = v / gap
+    high[0], high[2] = s, slope
+    high[1] = _cumulative_integral(s, slope, slope * (v * w_p / gap - 1.0)) + low[1, -1]
+    return low, high
+
+
+def _hermite(grid: np.ndarray, values: np.ndarray, slopes: np.ndarray, x: float) -> float:
+    h = grid[1] - grid[0]
+    k = min(max(int((x - grid[0]) / h), 0), grid.size - 2)
+    u = min(max((x - grid[k]) / h, 0.0), 1.0)
+    return float(
+        (1 + 2 * u) * (1 - u) ** 2 * values[k]
+        + u * (1 - u) ** 2 * h * slopes[k]
+        + u * u * (3 - 2 * u) * values[k + 1]
+        + u * u * (u - 1) * h * slopes[k + 1]
+    )
+
+
+def gaussian_stretch(low: np.ndarray, high: np.ndarray, r_max: float, ratio: float) -> float:
+    """See [`rectools.kernels.gaussian_stretch`][rectools.kernels.gaussian_stretch]."""
+    eta_min = float(np.exp(low[0, 0]))
+    if ratio < eta_min:
+        return ratio
+    if ratio < 0.5 * r_max:
+        return _hermite(low[0], low[1], low[2], float(np.log(ratio)))
+    gap = r_max - ratio
+    if gap <= 0.0 or -np.log(gap) > high[0, -1]:
+        return np.inf
+    return _hermite(high[0], high[1], high[2], float(-np.log(gap)))
+
+
+def gprs_bnb_search(
+    key: np.ndarray,
+    exponentials: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    params: np.ndarray,
+    mean_p: float,
+    std_p: float,
+    max_depth: int,
+) -> tuple[int, int, float, float]:
+    """See [`rectools.kernels.gprs_bnb_search`][rectools.kernels.gprs_bnb_search]."""
+    from scipy import special
+
+    mode, a, log_r_max, r_max = (float(v) for v in params[:4])
+    mode_u = float(special.ndtr((mode - mean_p) / std_p))
+    lo, hi, node, time = 0.0, 1.0, 0, 0.0
+    for depth in range(max_depth + 1):
+        time += exponentials[depth] / (hi - lo)
+        u = lo + float(philox_uniforms(key, node, 1, 1)[0, 0]) * (hi - lo)
+        x = mean_p + std_p * float(special.ndtri(u))
+        ratio = float(np.exp(log_r_max - a * (x - mode) ** 2))
+        if time <= gaussian_stretch(low, high, r_max, ratio):
+            return node, depth + 1, lo, hi
+        if u < mode_u:
+            lo, node = u, 2 * node + 2
+        else:
+            hi, node = u, 2 * node + 1
+        if not lo < hi:
+            break
+    return -1, max_depth + 1, lo, hi

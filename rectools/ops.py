@@ -6,6 +6,9 @@ if HAVE_NUMBA:
     from rectools.kernels import (
         astar_scan,
         gaussian_log_weights,
+        gaussian_stretch,
+        gaussian_stretch_table,
+        gprs_bnb_search,
         normal_log_weights,
         philox_exponentials,
         philox_normals,
@@ -15,6 +18,9 @@ else:  # pragma: no cover - depends on the environment
     from rectools.kernels_reference import (
         astar_scan,
         gaussian_log_weights,
+        gaussian_stretch,
+        gaussian_stretch_table,
+        gprs_bnb_search,
         normal_log_weights,
         philox_exponentials,
         philox_normals,
@@ -24,6 +30,9 @@ else:  # pragma: no cover - depends on the environment
 __all__ = [
     "astar_scan",
     "gaussian_log_weights",
+    "gaussian_stretch",
+    "gaussian_stretch_table",
+    "gprs_bnb_search",
     "normal_log_weights",
     "philox_exponentials",
     "philox_normals",

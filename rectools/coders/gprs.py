@@ -22,7 +22,6 @@ So GPRS needs the two tail functions, known here for categorical pairs (in close
 
 from __future__ import annotations
 
-import bisect
 import math
 from typing import ClassVar, Protocol
 
@@ -90,35 +89,11 @@ class CategoricalTails:
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(16)
 
 
-def _cumulative_integral(x: np.ndarray, f: np.ndarray, df: np.ndarray) -> np.ndarray:
-    """``∫_{x_0}^{x_i} f`` on a uniform grid by the end-corrected trapezoid rule (exact slopes
-    ``df``: Euler-Maclaurin, error O(h^4)), from 0."""
-    h = x[1] - x[0]
-    pieces = 0.5 * h * (f[1:] + f[:-1]) + h * h / 12.0 * (df[:-1] - df[1:])
-    return np.concatenate([[0.0], np.cumsum(pieces)])
-
-
 class _HermiteTable:
     """A function tabulated with its exact slope on an ascending grid; cubic Hermite between."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, slope: np.ndarray) -> None:
         self.x, self.y, self.slope = x, y, slope
-        self._lists: tuple[list[float], list[float], list[float]] | None = None
-
-    def at(self, x: float) -> float:
-        """The same for one number, without NumPy's per-call cost (the branch-and-bound loop)."""
-        if self._lists is None:
-            self._lists = (self.x.tolist(), self.y.tolist(), self.slope.tolist())
-        xs, ys, slopes = self._lists
-        k = min(max(bisect.bisect_left(xs, x) - 1, 0), len(xs) - 2)
-        width = xs[k + 1] - xs[k]
-        u = min(max((x - xs[k]) / width, 0.0), 1.0)
-        return (
-            (1 + 2 * u) * (1 - u) ** 2 * ys[k]
-            + u * (1 - u) ** 2 * width * slopes[k]
-            + u * u * (3 - 2 * u) * ys[k + 1]
-            + u * u * (u - 1) * width * slopes[k + 1]
-        )
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         k = np.clip(np.searchsorted(self.x, x) - 1, 0, self.x.size - 2)
@@ -138,8 +113,9 @@ class GaussianTails1D:
     ``{r >= h}`` is the interval where a downward parabola in ``x`` exceeds ``log h``, so both
     tails are differences of normal CDFs. The integrand of σ is singular at both ends (the
     tails move like a power of ``η`` near 0 and σ grows like ``(r_max - η)^{-1/2}`` near the
-    top), so σ is integrated on ``log η`` below ``r_max / 2`` and on ``-log(r_max - η)``
-    above, ``points`` each, by the end-corrected trapezoid rule (the integrand's derivative is
+    top), so σ is integrated on ``log η`` below ``r_max / 2`` (``points``) and on
+    ``-log(r_max - η)`` above (``points // 2 + 1``: σ is smooth there), by the end-corrected
+    trapezoid rule (the integrand's derivative is
     exact, since ``d(w_Q - η w_P)/dη = -w_P``), and interpolated as a cubic Hermite spline
     with the exact slopes: relative error of σ about 5e-6 at 513 points (the default), 5e-7
     at 1,025.
@@ -160,47 +136,13 @@ class GaussianTails1D:
             + (self.mode - mp) ** 2 / (2 * sp**2)
         )
         self.r_max = math.exp(self.log_r_max)
-        self._q, self._p = (mq, sq), (mp, sp)
-        log_half, tiny = self.log_r_max - math.log(2.0), self.log_r_max - 14.0 * math.log(10.0)
-        # Below r_max / 2, in x = log η: dσ/dx = η / gap, and d gap / dη = -w_P(η) exactly.
-        x = np.linspace(tiny, log_half, points)
-        eta = np.exp(x)
-        gap, w_p = self._tails_low(eta)
-        slope = eta / gap
-        low = _cumulative_integral(x, slope, slope * (1.0 + eta * w_p / gap)) + eta[0]
-        self._low = _HermiteTable(x, low, slope)
-        # Above, in s = -log(r_max - η) with v = r_max - η: dσ/ds = v / gap.
-        s = np.linspace(-log_half, -tiny, points)
-        v = np.exp(-s)
-        gap, w_p = self._tails_high(v)
-        slope = v / gap
-        high = _cumulative_integral(s, slope, slope * (v * w_p / gap - 1.0)) + low[-1]
-        self._high = _HermiteTable(s, high, slope)
-        self._eta_min = float(eta[0])
-
-    def _tails_low(self, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(w_Q(η) - η w_P(η), w_P(η))`` for ``η <= r_max / 2`` from normal CDFs (the two
-        terms of the gap differ by at least a factor 2 there, so it is accurate)."""
-        half = np.sqrt((self.log_r_max - np.log(eta)) / self.a)
-        lo, hi = self.mode - half, self.mode + half
-        (mq, sq), (mp, sp) = self._q, self._p
-        w_q = special.ndtr((hi - mq) / sq) - special.ndtr((lo - mq) / sq)
-        w_p = special.ndtr((hi - mp) / sp) - special.ndtr((lo - mp) / sp)
-        return w_q - eta * w_p, w_p
-
-    def _tails_high(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(w_Q(η) - η w_P(η), w_P(η))`` for ``η = r_max - v >= r_max / 2``: the gap as the
-        integral of ``p(x) (r(x) - η) = p(x) η expm1(a (y^2 - t^2))`` over ``|t| < y``
-        (``t = x - mode``) by Gauss-Legendre, with no cancellation however close η is to
-        r_max, and ``w_P`` as the same rule applied to ``p``."""
-        eta = self.r_max - v
-        half = np.sqrt(-np.log1p(-v / self.r_max) / self.a)[:, None]
-        t = half * _GL_NODES
-        mp, sp = self._p
-        density = _GL_WEIGHTS * np.exp(-0.5 * ((self.mode + t - mp) / sp) ** 2)
-        density *= half / (sp * math.sqrt(2 * math.pi))
-        gap = np.sum(density * np.expm1(self.a * (half**2 - t**2)), axis=1) * eta
-        return gap, np.sum(density, axis=1)
+        self.params = np.array([self.mode, self.a, self.log_r_max, self.r_max, mq, sq, mp, sp])
+        self.low, self.high = ops.gaussian_stretch_table(
+            self.params, points, _GL_NODES, _GL_WEIGHTS
+        )
+        self._low = _HermiteTable(*self.low)
+        self._high = _HermiteTable(*self.high)
+        self._eta_min = math.exp(self.low[0, 0])
 
     def log_ratio(self, x: float) -> float:
         """``log q(x)/p(x) = log r_max - a (x - mode)^2`` at one point."""
@@ -208,13 +150,7 @@ class GaussianTails1D:
 
     def stretch_at(self, ratio: float) -> float:
         """[`stretch`][rectools.coders.gprs.GaussianTails1D.stretch] for one number."""
-        if ratio < self._eta_min:
-            return ratio
-        if ratio < 0.5 * self.r_max:
-            return self._low.at(math.log(ratio))
-        gap = self.r_max - ratio
-        s = -math.log(gap) if gap > 0.0 else math.inf
-        return math.inf if s > self._high.x[-1] else self._high.at(s)
+        return float(ops.gaussian_stretch(self.low, self.high, self.r_max, float(ratio)))
 
     def stretch(self, ratio: np.ndarray) -> np.ndarray:
         """``σ(ratio)`` from the tables; ``inf`` within ``1e-14 r_max`` of the top."""
@@ -417,32 +353,26 @@ class BranchAndBoundGPRSCoder:
         # resolve about 2^-52: beyond 40 bits q is narrower than the search can represent.
         _check_d_inf(tails.r_max, min(self.max_depth - 8, MAX_BNB_D_INF_BITS))
         rng = private_generator(seed, stream) if rng is None else rng
-        mode_u = float(special.ndtr((tails.mode - mean_p) / std_p))
-        lo, hi, node, time = 0.0, 1.0, 0, 0.0
-        for depth in range(self.max_depth + 1):
-            time += rng.standard_exponential() / (hi - lo)
-            u = lo + float(self.stream.uniforms(key, node, 1, 1)[0, 0]) * (hi - lo)
-            x = mean_p + std_p * float(special.ndtri(u))
-            if time <= tails.stretch_at(math.exp(tails.log_ratio(x))):
-                sample = np.array([x])
-                return EncodeResult(
-                    node,
-                    sample,
-                    2 ** (self.max_depth + 1),
-                    _kl_or_nan(target, proposal),
-                    depth + 1,
-                    int(seed),
-                    int(stream),
-                )
-            if u < mode_u:
-                lo, node = u, 2 * node + 2
-            else:
-                hi, node = u, 2 * node + 1
-            if not lo < hi:
-                break
-        raise ValueError(
-            f"branch-and-bound GPRS did not accept within depth {self.max_depth} "
-            "(q too narrow for double precision, or raise max_depth)"
+        exponentials = ops.philox_exponentials(private_key(rng), 0, self.max_depth + 1)
+        node, steps, lo, hi = ops.gprs_bnb_search(
+            key, exponentials, tails.low, tails.high, tails.params, mean_p, std_p, self.max_depth
+        )
+        if node < 0:
+            raise ValueError(
+                f"branch-and-bound GPRS did not accept within depth {self.max_depth} "
+                "(q too narrow for double precision, or raise max_depth)"
+            )
+        # The sample exactly as the decoder rebuilds it (SciPy's quantile of the same u).
+        u = lo + float(self.stream.uniforms(key, int(node), 1, 1)[0, 0]) * (hi - lo)
+        sample = np.array([mean_p + std_p * float(special.ndtri(u))])
+        return EncodeResult(
+            int(node),
+            sample,
+            2 ** (self.max_depth + 1),
+            _kl_or_nan(target, proposal),
+            int(steps),
+            int(seed),
+            int(stream),
         )
 
     def decode(

@@ -165,7 +165,7 @@ def test_coder_options_are_validated():
 def test_misplaced_options_get_a_helpful_message():
     with pytest.raises(TypeError, match="argument of encode"):
         rectools.get_coder("astar", log2_num_candidates=10)
-    with pytest.raises(TypeError, match="its options: .*max_depth"):
+    with pytest.raises(TypeError, match=r"its options: .*max_depth"):
         rectools.get_coder("gprs-bnb", t=1.0)
-    with pytest.raises(TypeError, match="takes no option 'tt'.*early_stopping"):
+    with pytest.raises(TypeError, match=r"takes no option 'tt'.*early_stopping"):
         rectools.get_coder("astar", tt=1.0)

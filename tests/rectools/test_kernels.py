@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import rectools
 from rectools import kernels, kernels_reference
 
 pytestmark = pytest.mark.skipif(
@@ -75,3 +76,46 @@ def test_astar_scan_matches_twin(bound):
         slow = kernels_reference.astar_scan(weights, exps, state[0], state[1], bound)
         assert fast[0] == slow[0] and fast[3] == slow[3]
         np.testing.assert_allclose(fast[1:3], slow[1:3], rtol=1e-14)
+
+
+def _bnb_pair(mean, std):
+    from rectools.coders.gprs import GaussianTails1D
+
+    q = rectools.DiagonalGaussian(np.array([mean]), np.array([std]))
+    p = rectools.DiagonalGaussian(np.zeros(1), np.ones(1))
+    return GaussianTails1D(q, p)
+
+
+@pytest.mark.parametrize(("mean", "std"), [(0.7, 0.3), (0.3, 2.0**-20), (-2.0, 0.9)])
+def test_gprs_stretch_table_matches_twin(mean, std):
+    from rectools.coders.gprs import _GL_NODES, _GL_WEIGHTS
+
+    tails = _bnb_pair(mean, std)
+    fast = kernels.gaussian_stretch_table(tails.params, 257, _GL_NODES, _GL_WEIGHTS)
+    slow = kernels_reference.gaussian_stretch_table(tails.params, 257, _GL_NODES, _GL_WEIGHTS)
+    for a, b in zip(fast, slow, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9)
+    for ratio in tails.r_max * np.array([1e-15, 1e-3, 0.3, 0.5, 0.9, 1 - 1e-9, 1.0]):
+        a = kernels.gaussian_stretch(*fast, tails.r_max, ratio)
+        b = kernels_reference.gaussian_stretch(*slow, tails.r_max, ratio)
+        assert a == pytest.approx(b, rel=1e-9) or a == b == np.inf
+
+
+def test_inverse_normal_cdf_is_scipys_to_a_few_ulp():
+    from scipy import special
+
+    p = np.concatenate([np.logspace(-300, -1, 200), np.linspace(0.01, 0.99, 200)])
+    p = np.concatenate([p, 1 - np.logspace(-16, -2, 100)])
+    ours = np.array([kernels._ndtri(float(v)) for v in p])
+    np.testing.assert_allclose(ours, special.ndtri(p), rtol=1e-13, atol=1e-13)
+
+
+def test_gprs_branch_and_bound_search_matches_twin():
+    tails = _bnb_pair(0.3, 2.0**-12)
+    exponentials = kernels.philox_exponentials(KEY, 0, 63)
+    for seed in range(50):
+        key = rectools.shared_key(seed, 0)
+        tables = (tails.low, tails.high, tails.params)
+        fast = kernels.gprs_bnb_search(key, exponentials, *tables, 0.0, 1.0, 62)
+        slow = kernels_reference.gprs_bnb_search(key, exponentials, *tables, 0.0, 1.0, 62)
+        assert fast[:2] == slow[:2] and fast[2:] == pytest.approx(slow[2:], rel=1e-14)
