@@ -7,6 +7,7 @@ from rectools.coders.base import (
     EncodeResult,
     ImportanceSamplingCoder,
 )
+from rectools.coders.dithered import DitheredQuantizationCoder
 from rectools.coders.gprs import BranchAndBoundGPRSCoder, GreedyPoissonCoder
 from rectools.coders.mrc import MRCCoder
 from rectools.coders.registry import available_coders, get_coder, register_coder
@@ -16,6 +17,7 @@ __all__ = [
     "AStarCoder",
     "BranchAndBoundGPRSCoder",
     "Coder",
+    "DitheredQuantizationCoder",
     "EncodeResult",
     "GreedyPoissonCoder",
     "ImportanceSamplingCoder",
