@@ -268,94 +268,46 @@ def _ndtr(z: float) -> float:
     return 0.5 * math.erfc(-z * _SQRT_HALF)
 
 
+# Acklam's rational approximation of the inverse normal CDF, coefficients highest power first.
+_ACKLAM_CENTRAL_NUM = np.array(
+    [-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02,
+     1.383577518672690e02, -3.066479806614716e01, 2.506628277459239e00]
+)  # fmt: skip
+_ACKLAM_CENTRAL_DEN = np.array(
+    [-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02,
+     6.680131188771972e01, -1.328068155288572e01, 1.0]
+)  # fmt: skip
+_ACKLAM_TAIL_NUM = np.array(
+    [-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00,
+     -2.549732539343734e00, 4.374664141464968e00, 2.938163982698783e00]
+)  # fmt: skip
+_ACKLAM_TAIL_DEN = np.array(
+    [7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00,
+     3.754408661907416e00, 1.0]
+)  # fmt: skip
+
+
+@njit
+def _horner(coefficients: np.ndarray, x: float) -> float:
+    total = 0.0
+    for c in coefficients:
+        total = total * x + c
+    return total
+
+
 @njit
 def _ndtri(p: float) -> float:
-    # Acklam's rational approximation (relative error 1.2e-9), then one Halley step on the
-    # exact CDF, which brings it to a few ulp.
-    if p < 0.02425:
-        q = math.sqrt(-2.0 * math.log(p))
-        x = (
-            (
-                (
-                    (
-                        (-7.784894002430293e-03 * q - 3.223964580411365e-01) * q
-                        - 2.400758277161838e00
-                    )
-                    * q
-                    - 2.549732539343734e00
-                )
-                * q
-                + 4.374664141464968e00
-            )
-            * q
-            + 2.938163982698783e00
-        ) / (
-            (
-                ((7.784695709041462e-03 * q + 3.224671290700398e-01) * q + 2.445134137142996e00) * q
-                + 3.754408661907416e00
-            )
-            * q
-            + 1.0
-        )
-    elif p <= 1.0 - 0.02425:
+    # Acklam's approximation (relative error 1.2e-9), then one Halley step on the exact CDF,
+    # which brings it to a few ulp.
+    if 0.02425 <= p <= 1.0 - 0.02425:
         q = p - 0.5
         r = q * q
-        x = (
-            (
-                (
-                    (
-                        (
-                            (-3.969683028665376e01 * r + 2.209460984245205e02) * r
-                            - 2.759285104469687e02
-                        )
-                        * r
-                        + 1.383577518672690e02
-                    )
-                    * r
-                    - 3.066479806614716e01
-                )
-                * r
-                + 2.506628277459239e00
-            )
-            * q
-        ) / (
-            (
-                (
-                    ((-5.447609879822406e01 * r + 1.615858368580409e02) * r - 1.556989798598866e02)
-                    * r
-                    + 6.680131188771972e01
-                )
-                * r
-                - 1.328068155288572e01
-            )
-            * r
-            + 1.0
-        )
+        x = q * _horner(_ACKLAM_CENTRAL_NUM, r) / _horner(_ACKLAM_CENTRAL_DEN, r)
     else:
-        q = math.sqrt(-2.0 * math.log1p(-p))
-        x = -(
-            (
-                (
-                    (
-                        (-7.784894002430293e-03 * q - 3.223964580411365e-01) * q
-                        - 2.400758277161838e00
-                    )
-                    * q
-                    - 2.549732539343734e00
-                )
-                * q
-                + 4.374664141464968e00
-            )
-            * q
-            + 2.938163982698783e00
-        ) / (
-            (
-                ((7.784695709041462e-03 * q + 3.224671290700398e-01) * q + 2.445134137142996e00) * q
-                + 3.754408661907416e00
-            )
-            * q
-            + 1.0
-        )
+        # The tails, by symmetry: q = sqrt(-2 log(min(p, 1 - p))).
+        q = math.sqrt(-2.0 * (math.log(p) if p < 0.5 else math.log1p(-p)))
+        x = _horner(_ACKLAM_TAIL_NUM, q) / _horner(_ACKLAM_TAIL_DEN, q)
+        x = x if p < 0.5 else -x
     # ndtr(x) - p, from the upper tail above the median: 1 - p is exact there (Sterbenz).
     e = _ndtr(x) - p if p < 0.5 else (1.0 - p) - 0.5 * math.erfc(x * _SQRT_HALF)
     u = e * _SQRT_TWO_PI * math.exp(0.5 * x * x)

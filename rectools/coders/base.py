@@ -193,11 +193,7 @@ class ImportanceSamplingCoder:
             TypeError: ``index``, ``seed`` or ``num_candidates`` not an integer.
         """
         key = shared_key(seed, stream)
-        for name, value in (("index", index), ("num_candidates", num_candidates)):
-            if isinstance(value, bool) or not isinstance(value, int | np.integer):
-                raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-        if not 0 <= index < num_candidates:
-            raise ValueError(f"index {index} is outside [0, {num_candidates})")
+        check_index(index, num_candidates)
         return proposal.candidates(self.stream, key, int(index), 1)[0]
 
     def _chunks(self, n: int, first_chunk: int) -> Iterator[tuple[int, int]]:
@@ -225,6 +221,20 @@ class ImportanceSamplingCoder:
     ) -> tuple[int, int]:
         """Return ``(index, num_examined)``."""
         raise NotImplementedError
+
+
+def check_index(index: int, num_candidates: int) -> None:
+    """What every ``decode`` checks first.
+
+    Raises:
+        TypeError: ``index`` or ``num_candidates`` is not an integer.
+        ValueError: ``index`` is outside ``[0, num_candidates)``.
+    """
+    for name, value in (("index", index), ("num_candidates", num_candidates)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if not 0 <= index < num_candidates:
+        raise ValueError(f"index {index} is outside [0, {num_candidates})")
 
 
 def _kl_or_nan(target: Target, proposal: Proposal) -> float:

@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from rectools.coders.base import MAX_LOG2_NUM_CANDIDATES, EncodeResult, _kl_or_nan
+from rectools.coders.base import MAX_LOG2_NUM_CANDIDATES, EncodeResult, _kl_or_nan, check_index
 from rectools.coders.registry import register_coder
 from rectools.distributions import DiagonalGaussian, Proposal, Target, UniformBox
 from rectools.streams import get_stream, shared_key
@@ -149,10 +149,6 @@ class DitheredQuantizationCoder:
     ) -> np.ndarray:
         """``x = K w + D`` with ``K`` the proposal's centre plus the unzigzagged index."""
         key = shared_key(seed, stream)
-        for name, value in (("index", index), ("num_candidates", num_candidates)):
-            if isinstance(value, bool) or not isinstance(value, int | np.integer):
-                raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-        if not 0 <= index < num_candidates:
-            raise ValueError(f"index {index} is outside [0, {num_candidates})")
+        check_index(index, num_candidates)
         dither, centre = self._dither_and_centre(proposal, key)
         return np.array([(centre + _unzigzag(int(index))) * self.width + dither])

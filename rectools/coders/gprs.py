@@ -33,6 +33,7 @@ from rectools.coders.base import (
     EncodeResult,
     ImportanceSamplingCoder,
     _kl_or_nan,
+    check_index,
 )
 from rectools.coders.registry import register_coder
 from rectools.distributions import Categorical, DiagonalGaussian, Proposal, Target
@@ -380,11 +381,7 @@ class BranchAndBoundGPRSCoder:
     ) -> np.ndarray:
         """Replay the path to node ``index``: O(depth) uniforms and inverse CDFs."""
         key = shared_key(seed, stream)
-        for name, value in (("index", index), ("num_candidates", num_candidates)):
-            if isinstance(value, bool) or not isinstance(value, int | np.integer):
-                raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-        if not 0 <= index < num_candidates:
-            raise ValueError(f"index {index} is outside [0, {num_candidates})")
+        check_index(index, num_candidates)
         mean_p, std_p = self._gaussian(proposal)
         path, node = [], int(index)
         while node > 0:
