@@ -21,6 +21,7 @@ from tqdm import tqdm
 from combiner.inr import INRConfig, VariationalINR, draw_noise, forward, fourier_features
 from combiner.priors import LOG2E, Prior, gaussian_kl_nats
 from combiner.progress import progress as show_progress
+from combiner.threads import threads_for, torch_threads
 
 
 @dataclass
@@ -191,34 +192,37 @@ def fit_posteriors(
     generator = torch.Generator(device=device).manual_seed(seed)
     loss_function = _loss_function(compile_loss)
     mse = block_kl = torch.zeros(1, 1, device=device)
-    for step in show_progress(range(steps), progress, leave=False):
-        noise = draw_noise(config, batch, subset, generator)
-        prior_std = prior.datum_std(prior_params).float().to(device)
-        step_features, step_values = features, values
-        if subset < points:
-            chosen = torch.randperm(points, generator=generator, device=device)[:subset]
-            step_features, step_values = features[:, chosen], values[:, chosen]
-        loss, mse, block_kl = loss_function(
-            config,
-            net.mean,
-            net.rho,
-            step_features,
-            step_values,
-            noise,
-            prior_mean,
-            prior_std,
-            penalties.lam,
-            penalties.block_of_param,
-            frozen.mask,
-            frozen.values,
-        )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if step == halving_step:
-            for group in optimizer.param_groups:
-                group["lr"] /= 2.0
-        optimizer.step()
-        if step % 15 == 0:
-            penalties.adjust(block_kl.detach() * LOG2E)
+    units = config.fourier + sum(fan_out for _, fan_out in config.layer_shapes)
+    # Small fits run fastest on one thread, and then many can run side by side (threads.py).
+    with torch_threads(threads_for(batch * subset * units)):
+        for step in show_progress(range(steps), progress, leave=False):
+            noise = draw_noise(config, batch, subset, generator)
+            prior_std = prior.datum_std(prior_params).float().to(device)
+            step_features, step_values = features, values
+            if subset < points:
+                chosen = torch.randperm(points, generator=generator, device=device)[:subset]
+                step_features, step_values = features[:, chosen], values[:, chosen]
+            loss, mse, block_kl = loss_function(
+                config,
+                net.mean,
+                net.rho,
+                step_features,
+                step_values,
+                noise,
+                prior_mean,
+                prior_std,
+                penalties.lam,
+                penalties.block_of_param,
+                frozen.mask,
+                frozen.values,
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if step == halving_step:
+                for group in optimizer.param_groups:
+                    group["lr"] /= 2.0
+            optimizer.step()
+            if step % 15 == 0:
+                penalties.adjust(block_kl.detach() * LOG2E)
     kl_bits = block_kl.detach().sum(dim=1) * LOG2E
     return {"mse": float(mse.detach().mean()), "kl_bits": float(kl_bits.mean())}
