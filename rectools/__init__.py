@@ -11,7 +11,8 @@ Examples:
     True
 """
 
-from rectools import diagnostics
+import importlib
+
 from rectools._jit import HAVE_NUMBA
 from rectools.batch import available_workers, encode_batch
 from rectools.coders import (
@@ -53,6 +54,17 @@ from rectools.index_models import (
 from rectools.streams import PhiloxStream, SobolStream, get_stream, shared_key
 
 __version__ = "0.1.0"
+
+#: Submodules loaded on first use: ``rectools.diagnostics`` pulls in ``scipy.stats`` (0.7 s of
+#: start-up that encoding and decoding never need).
+_LAZY_SUBMODULES = ("diagnostics", "testing", "bench")
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"rectools.{name}")
+    raise AttributeError(f"module 'rectools' has no attribute {name!r}")
+
 
 __all__ = [
     "HAVE_NUMBA",
