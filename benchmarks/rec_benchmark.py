@@ -25,7 +25,7 @@ import rectools
 import rectools.testing
 from rectools import diagnostics, kernels, kernels_reference
 from rectools.batch import available_workers, encode_batch
-from rectools.bench import format_table, plot
+from rectools.bench import best_time, format_table, plot
 
 OUT = Path(__file__).parent / "out"
 
@@ -59,15 +59,6 @@ def plain_normal_sum(count: int, dim: int) -> float:
     for _ in range(count * dim):
         acc += np.random.standard_normal()
     return acc
-
-
-def best_time(fn, repeats: int = 3) -> float:
-    best = math.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def coding_rows(kls: list[float], dims: list[int], budget: float) -> list[dict]:

@@ -59,7 +59,8 @@ def target_with_kl(
     return gaussian_with_kl(p, kl_bits_target, std_ratio), p
 
 
-def _best_time(fn: Callable[[], object], repeats: int) -> float:
+def best_time(fn: Callable[[], object], repeats: int = 3) -> float:
+    """The fastest of ``repeats`` calls of ``fn``, in seconds."""
     best = math.inf
     for _ in range(repeats):
         start = time.perf_counter()
@@ -122,7 +123,7 @@ def _cell(coder: Coder, q: DiagonalGaussian, p: DiagonalGaussian, seeds: int) ->
     else:  # beyond the range coder's alphabet (a search tree's node numbers)
         mean_bits, bytes_per_index = _octave_code_bits(indices[:half], indices[half:]), math.nan
     last = results[-1]
-    decode_s = _best_time(lambda: coder.decode(last.index, p, last.seed, n), repeats=50)
+    decode_s = best_time(lambda: coder.decode(last.index, p, last.seed, n), repeats=50)
     samples = np.stack([r.sample for r in results])
     ks = stats.kstest(samples[:, 0], lambda x: q.marginal_cdf(x, 0)).statistic
     return {
@@ -272,6 +273,7 @@ def main(argv: list[str] | None = None) -> None:
 
 __all__ = [
     "available_workers",
+    "best_time",
     "encode_batch",
     "format_table",
     "matched_tv",
