@@ -182,6 +182,8 @@ class PoissonFunctionalCoder(AStarCoder):
     exact = True
 
     def __init__(self, **options: object) -> None:
+        if "early_stopping" in options:
+            raise TypeError("pfr always stops at the global bound: it takes no early_stopping")
         super().__init__(early_stopping=True, **options)  # type: ignore[arg-type]
 
     def num_candidates(

@@ -170,3 +170,5 @@ def test_misplaced_options_get_a_helpful_message():
         rectools.get_coder("gprs-bnb", t=1.0)
     with pytest.raises(TypeError, match=r"takes no option 'tt'.*early_stopping"):
         rectools.get_coder("astar", tt=1.0)
+    with pytest.raises(TypeError, match="always stops"):
+        rectools.get_coder("pfr", early_stopping=False)
