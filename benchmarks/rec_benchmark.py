@@ -25,31 +25,9 @@ import rectools
 import rectools.testing
 from rectools import diagnostics, kernels, kernels_reference
 from rectools.batch import available_workers, encode_batch
-from rectools.bench import best_time, format_table, plot
+from rectools.bench import best_time, format_table, plot, target_with_kl
 
 OUT = Path(__file__).parent / "out"
-
-
-def gaussian_pair(
-    kl_bits: float, dim: int
-) -> tuple[rectools.DiagonalGaussian, rectools.DiagonalGaussian]:
-    """A target half as wide as N(0, I), shifted so that KL(q || p) is ``kl_bits``."""
-    std = 0.5
-    spread = 2.0 * kl_bits * math.log(2.0) / dim - (std**2 - 1.0 - 2.0 * math.log(std))
-    if spread < 0:  # too little KL for this width: shrink less instead
-        std = _std_for_kl(kl_bits, dim)
-        spread = 0.0
-    q = rectools.DiagonalGaussian(np.full(dim, math.sqrt(spread)), np.full(dim, std))
-    return q, rectools.DiagonalGaussian(np.zeros(dim), np.ones(dim))
-
-
-def _std_for_kl(kl_bits: float, dim: int) -> float:
-    lo, hi = 1e-6, 1.0
-    for _ in range(100):
-        mid = 0.5 * (lo + hi)
-        nats = 0.5 * dim * (mid**2 - 1.0 - 2.0 * math.log(mid))
-        lo, hi = (mid, hi) if nats > kl_bits * math.log(2.0) else (lo, mid)
-    return 0.5 * (lo + hi)
 
 
 @numba.njit(cache=True)
@@ -65,7 +43,7 @@ def coding_rows(kls: list[float], dims: list[int], budget: float) -> list[dict]:
     rows = []
     grid = [(kl, d) for d in dims for kl in kls]
     for kl, dim in tqdm(grid, desc="coding grid"):
-        q, p = gaussian_pair(kl, dim)
+        q, p = target_with_kl(kl, dim)
         seeds = int(np.clip(budget / (2.0**kl * dim), 40, 400))
         d_inf_bits = rectools.log_ratio_bound(q, p) / math.log(2.0)
         for name in rectools.available_coders(q, p):
@@ -118,7 +96,7 @@ def speed_rows(log2_n: int) -> list[dict]:
     key = rectools.shared_key(1, 0)
     rows = []
     for dim in (1, 4, 16):
-        q, p = gaussian_pair(12.0, dim)
+        q, p = target_with_kl(12.0, dim)
         scale, shift = p.std / q.std, (p.mean - q.mean) / q.std
         offset = float(np.sum(np.log(scale)))
         kernels.gaussian_log_weights(key, 0, 8, scale, shift, offset)

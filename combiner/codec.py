@@ -29,7 +29,7 @@ from combiner import container
 from combiner.errors import ContainerError, InputError
 from combiner.fit import BlockPenalties, fit_posteriors
 from combiner.inr import INRConfig, VariationalINR, forward, fourier_features, siren_bounds
-from combiner.limits import check_fit_memory, check_grid
+from combiner.limits import check_fit
 from combiner.priorfile import PriorFile
 from combiner.priors import LOG2E, gaussian_kl_nats, initial_prior
 from combiner.progress import progress
@@ -221,9 +221,7 @@ def train_prior(
     )
     if config.coord_dim != len(grid) or config.out_dim != images.shape[-1]:
         raise InputError(f"config expects {config.coord_dim} axes and {config.out_dim} channels")
-    check_grid(grid, images.shape[-1], InputError)
-    points = int(np.prod(grid))
-    check_fit_memory(config, points, images.shape[0], schedule.point_fraction, InputError)
+    check_fit(config, grid, images.shape[-1], images.shape[0], schedule.point_fraction, InputError)
     device = device or default_device()
     coords, values = _batch_tensors(images, kind, device)
     init_std = 0.1 if prior_init_scale is None else prior_init_scale * siren_bounds(config)
@@ -419,9 +417,7 @@ def _checked_batch(
             f"the prior models {pf.config.coord_dim}-axis {pf.modality} data with "
             f"{pf.config.out_dim} channels; got shape {batch.shape[1:]}"
         )
-    check_grid(grid, batch.shape[-1], InputError)
-    points = int(np.prod(grid))
-    check_fit_memory(pf.config, points, batch.shape[0], schedule.point_fraction, InputError)
+    check_fit(pf.config, grid, batch.shape[-1], batch.shape[0], schedule.point_fraction, InputError)
     return batch, kind
 
 

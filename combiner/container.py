@@ -156,9 +156,11 @@ def pack(header: Header, payload: bytes) -> bytes:
             flags |= flag
             fields.append(encode())
     modality = _id(MODALITIES, header.modality, "modality")
-    body = b"".join([MAGIC, bytes([0, flags]), header.prior_hash, *fields, payload])
-    version = VERSION if len(body) + 2 < CRC32_FROM_BYTES else VERSION_CRC32
-    body = body[:2] + bytes([(version << 4) | modality]) + body[3:]
+    rest = b"".join([header.prior_hash, *fields, payload])
+    # The version byte follows the file's size: header bytes, the rest, a 2-byte CRC-16.
+    small = len(MAGIC) + 2 + len(rest) + 2 < CRC32_FROM_BYTES
+    version = VERSION if small else VERSION_CRC32
+    body = MAGIC + bytes([(version << 4) | modality, flags]) + rest
     return body + _checksum(version, body)
 
 

@@ -192,9 +192,8 @@ def fit_posteriors(
     generator = torch.Generator(device=device).manual_seed(seed)
     loss_function = _loss_function(compile_loss)
     mse = block_kl = torch.zeros(1, 1, device=device)
-    units = config.fourier + sum(fan_out for _, fan_out in config.layer_shapes)
     # Small fits run fastest on one thread, and then many can run side by side (threads.py).
-    with torch_threads(threads_for(batch * subset * units)):
+    with torch_threads(threads_for(batch * subset * config.units_per_point)):
         for step in show_progress(range(steps), progress, leave=False):
             noise = draw_noise(config, batch, subset, generator)
             prior_std = prior.datum_std(prior_params).float().to(device)

@@ -72,17 +72,16 @@ def valid_files(prior: PriorFile, rng: np.random.Generator, count: int) -> list[
     """
     model = prior.index_model(rectools.get_coder("astar"))
     hash_prefix = prior.content_hash[: container.PRIOR_HASH_BYTES]
-    files = []
+    files, high = [], 2**prior.kappa
+    # Draw indices as A* would send them when the prior has its index model (small ones),
+    # else uniformly.
+    favours_small = getattr(model, "bucket_probs", None) is not None
     for _ in range(count):
-        probs = getattr(model, "bucket_probs", None)
-        # Draw indices as A* would send them when the prior has its index model: small ones.
-        scale = 2 ** rng.uniform(0, prior.kappa, len(prior.blocks)) if probs is not None else None
-        high = 2**prior.kappa
-        indices = (
-            np.minimum(scale, high - 1).astype(np.int64)
-            if scale is not None
-            else rng.integers(0, high, len(prior.blocks))
-        )
+        if favours_small:
+            scale = 2 ** rng.uniform(0, prior.kappa, len(prior.blocks))
+            indices = np.minimum(scale, high - 1).astype(np.int64)
+        else:
+            indices = rng.integers(0, high, len(prior.blocks))
         header = container.Header(
             prior.modality,
             None,

@@ -61,6 +61,12 @@ class INRConfig:
         return list(itertools.pairwise(widths))
 
     @property
+    def units_per_point(self) -> int:
+        """Activations one grid point carries through the network: the embedding width plus
+        every layer's outputs (what a fitting step's memory and work grow with)."""
+        return self.fourier + sum(fan_out for _, fan_out in self.layer_shapes)
+
+    @property
     def num_params(self) -> int:
         """Number of weights and biases of one network."""
         return sum(i * o + o for i, o in self.layer_shapes)

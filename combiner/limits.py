@@ -64,8 +64,7 @@ def fit_memory_bytes(config: INRConfig, points_per_step: int, batch: int) -> int
         points_per_step: grid points seen per step per datum.
         batch: data fitted at once.
     """
-    units = config.fourier + sum(fan_out for _, fan_out in config.layer_shapes)
-    return _BYTES_PER_POINT_UNIT * units * points_per_step * batch
+    return _BYTES_PER_POINT_UNIT * config.units_per_point * points_per_step * batch
 
 
 def check_grid(grid: tuple[int, ...], channels: int, error: type[Exception]) -> None:
@@ -84,10 +83,18 @@ def check_grid(grid: tuple[int, ...], channels: int, error: type[Exception]) -> 
         )
 
 
-def check_fit_memory(
-    config: INRConfig, points: int, batch: int, point_fraction: float, error: type[Exception]
+def check_fit(
+    config: INRConfig,
+    grid: tuple[int, ...],
+    channels: int,
+    batch: int,
+    point_fraction: float,
+    error: type[Exception],
 ) -> None:
-    """Raise ``error`` (saying what to do) when fitting would need more than ``MAX_FIT_BYTES``."""
+    """Raise ``error`` (saying what to do) unless a batch of signals on ``grid`` lies within the
+    grid limits and fitting it would need at most ``MAX_FIT_BYTES``."""
+    check_grid(grid, channels, error)
+    points = math.prod(grid)
     per_step = max(1, round(points * point_fraction))
     need = fit_memory_bytes(config, per_step, batch)
     if need > MAX_FIT_BYTES:

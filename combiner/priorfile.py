@@ -116,7 +116,7 @@ class PriorFile:
 
     def _meta(self) -> dict:
         meta = {
-            "format": "combiner-prior-1",
+            "format": FORMAT,
             "config": self.config.to_dict(),
             "prior": self.prior.name,
             "beta": self.beta,

@@ -18,29 +18,16 @@ Examples:
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import torch
+
+import rectools
 
 #: Work per step (grid points seen times network units, summed over the batch) below which
 #: one thread is as fast as several (measured crossover on 2 cores: a few CIFAR images).
 SMALL_WORK = 250_000
-
-
-def available_cpus() -> int:
-    """CPUs this process may use: its affinity mask, capped by a cgroup v2 CPU quota."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        cpus = os.cpu_count() or 1
-    with contextlib.suppress(OSError, ValueError):
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            cpus = min(cpus, max(1, math.floor(int(quota) / int(period))))
-    return cpus
 
 
 def threads_for(work_per_step: float) -> int:
@@ -48,7 +35,7 @@ def threads_for(work_per_step: float) -> int:
     override = os.environ.get("COMBINER_THREADS")
     if override:
         return max(1, int(override))
-    return 1 if work_per_step < SMALL_WORK else available_cpus()
+    return 1 if work_per_step < SMALL_WORK else rectools.available_workers()
 
 
 @contextlib.contextmanager

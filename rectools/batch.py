@@ -17,20 +17,29 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from rectools.coders.base import Coder, EncodeResult
 from rectools.distributions import Proposal, Target
 
 
 def available_workers() -> int:
-    """CPUs this process may run on (its affinity mask, else the machine's count)."""
+    """CPUs this process may run on: its affinity mask (else the machine's count), capped by
+    a cgroup v2 CPU quota."""
     try:
-        return len(os.sched_getaffinity(0))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not on Linux
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    with contextlib.suppress(OSError, ValueError):
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, math.floor(int(quota) / int(period))))
+    return cpus
 
 
 def encode_batch(

@@ -149,10 +149,6 @@ class GaussianTails1D:
         """``log q(x)/p(x) = log r_max - a (x - mode)^2`` at one point."""
         return self.log_r_max - self.a * (x - self.mode) ** 2
 
-    def stretch_at(self, ratio: float) -> float:
-        """[`stretch`][rectools.coders.gprs.GaussianTails1D.stretch] for one number."""
-        return float(ops.gaussian_stretch(self.low, self.high, self.r_max, float(ratio)))
-
     def stretch(self, ratio: np.ndarray) -> np.ndarray:
         """``σ(ratio)`` from the tables; ``inf`` within ``1e-14 r_max`` of the top."""
         ratio = np.asarray(ratio, dtype=np.float64)
