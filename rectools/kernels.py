@@ -419,6 +419,17 @@ def gaussian_stretch(low: np.ndarray, high: np.ndarray, r_max: float, ratio: flo
 
 
 @njit
+def gaussian_stretch_many(
+    low: np.ndarray, high: np.ndarray, r_max: float, ratios: np.ndarray
+) -> np.ndarray:
+    """[`gaussian_stretch`][rectools.kernels.gaussian_stretch] of every ratio of ``(n,)``."""
+    out = np.empty(ratios.size)
+    for i in range(ratios.size):
+        out[i] = gaussian_stretch(low, high, r_max, ratios[i])
+    return out
+
+
+@njit
 def gprs_bnb_search(
     key: np.ndarray,
     exponentials: np.ndarray,

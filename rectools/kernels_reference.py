@@ -168,6 +168,13 @@ def gaussian_stretch(low: np.ndarray, high: np.ndarray, r_max: float, ratio: flo
     return _hermite(high[0], high[1], high[2], float(-np.log(gap)))
 
 
+def gaussian_stretch_many(
+    low: np.ndarray, high: np.ndarray, r_max: float, ratios: np.ndarray
+) -> np.ndarray:
+    """See [`rectools.kernels.gaussian_stretch_many`][rectools.kernels.gaussian_stretch_many]."""
+    return np.array([gaussian_stretch(low, high, r_max, float(r)) for r in ratios])
+
+
 def gprs_bnb_search(
     key: np.ndarray,
     exponentials: np.ndarray,

@@ -90,24 +90,6 @@ class CategoricalTails:
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(16)
 
 
-class _HermiteTable:
-    """A function tabulated with its exact slope on an ascending grid; cubic Hermite between."""
-
-    def __init__(self, x: np.ndarray, y: np.ndarray, slope: np.ndarray) -> None:
-        self.x, self.y, self.slope = x, y, slope
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        k = np.clip(np.searchsorted(self.x, x) - 1, 0, self.x.size - 2)
-        width = self.x[k + 1] - self.x[k]
-        u = np.clip((x - self.x[k]) / width, 0.0, 1.0)
-        return (
-            (1 + 2 * u) * (1 - u) ** 2 * self.y[k]
-            + u * (1 - u) ** 2 * width * self.slope[k]
-            + u * u * (3 - 2 * u) * self.y[k + 1]
-            + u * u * (u - 1) * width * self.slope[k + 1]
-        )
-
-
 class GaussianTails1D:
     """σ for 1-D Gaussians with q narrower than p, tabulated once per pair.
 
@@ -141,9 +123,6 @@ class GaussianTails1D:
         self.low, self.high = ops.gaussian_stretch_table(
             self.params, points, _GL_NODES, _GL_WEIGHTS
         )
-        self._low = _HermiteTable(*self.low)
-        self._high = _HermiteTable(*self.high)
-        self._eta_min = math.exp(self.low[0, 0])
 
     def log_ratio(self, x: float) -> float:
         """``log q(x)/p(x) = log r_max - a (x - mode)^2`` at one point."""
@@ -152,13 +131,8 @@ class GaussianTails1D:
     def stretch(self, ratio: np.ndarray) -> np.ndarray:
         """``σ(ratio)`` from the tables; ``inf`` within ``1e-14 r_max`` of the top."""
         ratio = np.asarray(ratio, dtype=np.float64)
-        with np.errstate(divide="ignore"):
-            x = np.log(np.maximum(ratio, self._eta_min))
-            s = -np.log(np.maximum(self.r_max - ratio, 0.0))
-        upper = ratio >= 0.5 * self.r_max
-        value = np.where(upper, self._high(np.minimum(s, self._high.x[-1])), self._low(x))
-        value = np.where(ratio < self._eta_min, ratio, value)
-        return np.where(upper & (s > self._high.x[-1]), np.inf, value)
+        flat = ops.gaussian_stretch_many(self.low, self.high, self.r_max, ratio.ravel())
+        return flat.reshape(ratio.shape)
 
 
 def _has_tails(target: Target, proposal: Proposal) -> bool:

@@ -99,6 +99,12 @@ def test_gprs_stretch_table_matches_twin(mean, std):
         a = kernels.gaussian_stretch(*fast, tails.r_max, ratio)
         b = kernels_reference.gaussian_stretch(*slow, tails.r_max, ratio)
         assert a == pytest.approx(b, rel=1e-9) or a == b == np.inf
+    ratios = tails.r_max * np.array([1e-3, 0.3, 0.9, 1.0])
+    many = kernels.gaussian_stretch_many(*fast, tails.r_max, ratios)
+    assert many.shape == (4,)
+    np.testing.assert_allclose(
+        many, kernels_reference.gaussian_stretch_many(*slow, tails.r_max, ratios), rtol=1e-9
+    )
 
 
 def test_inverse_normal_cdf_is_scipys_to_a_few_ulp():
