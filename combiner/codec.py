@@ -456,7 +456,8 @@ def compress(
         images: ``(B, *grid, C)`` signals of the prior's modality (images ``(B, H, W, C)`` in
             [0, 1]; audio ``(B, T)`` in [-1, 1]).
         prior_file: the shared prior.
-        coder: a rectools coder name.
+        coder: a rectools coder name (``"astar"`` or ``"mrc"``), with rectools' default
+            candidate stream (the file records both).
         preset: iteration counts.
         seed: the files' shared seed.
         finetune: fine-tune remaining blocks after each coded block.
@@ -509,6 +510,7 @@ def compress(
             seed,
             fitted.side_info[b] if fitted.side_info else b"",
             kind.params,
+            candidates=rec.stream.name,
         )
         data = container.pack(header, model.compress(indices[b]))
         decoded = kind.output(decode_values(weights[b], pf.config, grid))
@@ -615,7 +617,7 @@ def _read(
         )
     try:
         kind = get_modality(header.modality, *header.modality_params)
-        coder = rectools.get_coder(header.coder)
+        coder = rectools.get_coder(header.coder, candidates=header.candidates)
         model = pf.index_model(coder)
         if model.name != header.index_model:
             raise ValueError(f"its indices use a {header.index_model} model the prior lacks")
@@ -681,7 +683,7 @@ def decompress(data: bytes, prior_file: PriorFile) -> np.ndarray:
         pf.prior.mean.numpy(),
         prior_std.numpy(),
         pf.blocks,
-        rectools.get_coder(header.coder),
+        rectools.get_coder(header.coder, candidates=header.candidates),
         pf.kappa,
         header.seed,
     )

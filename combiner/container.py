@@ -6,7 +6,7 @@ is set)::
 
     magic "CB" | version (high 4 bits) and modality (low 4 bits), 1 byte
     | flags, 1 byte: bit 0 shape, bit 1 modality params, bit 2 seed, bit 3 side information,
-      bits 4-5 coder id, bits 6-7 index model id
+      bits 4-5 coder id (coder and candidate stream), bits 6-7 index model id
     | prior hash, 2 bytes
     | [ndim, 1 byte | shape, ndim varints]     (absent: the shape the prior was trained on)
     | [nparams, 1 byte | nparams varints]      (absent: none)
@@ -37,9 +37,12 @@ import math
 import struct
 import zlib
 from dataclasses import dataclass
+from typing import TypeVar
 
 from combiner.errors import ContainerError
 from combiner.limits import MAX_AXES, MAX_CHANNELS, MAX_GRID_POINTS
+
+T = TypeVar("T")
 
 MAGIC = b"CB"
 VERSION = 2
@@ -56,8 +59,16 @@ SEED_LIMIT = 2**64
 #: 24-bit indices and a few kilobytes of side information).
 MAX_FILE_BYTES = 1 << 20
 MODALITIES = ("image", "audio", "array")
-#: Stable ids: a file names its coder and index model by position in these tuples.
+#: Stable ids: a file names its coder and index model by position in these tuples. Version 1
+#: files name a coder of ``CODERS``, whose candidates all come from the "philox" stream.
 CODERS = ("astar", "mrc")
+#: Versions 2 and 3 name a coder and its candidate stream: ids 0 and 1 are version 1's.
+CODER_STREAMS = (
+    ("astar", "philox"),
+    ("mrc", "philox"),
+    ("astar", "philox4x32"),
+    ("mrc", "philox4x32"),
+)
 INDEX_MODELS = ("uniform", "empirical", "zipf")
 #: Bytes of the prior's content hash a file stores (version 1 stored 4).
 PRIOR_HASH_BYTES = 2
@@ -88,6 +99,7 @@ class Header:
         modality_params: integers the modality needs (audio sample rate, array range).
         log2_num_candidates: version 1 only; later versions take it from the prior.
         num_blocks: version 1 only; later versions take it from the prior.
+        candidates: the coder's shared candidate stream (version 1: always ``"philox"``).
     """
 
     modality: str
@@ -100,6 +112,7 @@ class Header:
     modality_params: tuple[int, ...] = ()
     log2_num_candidates: int | None = None
     num_blocks: int | None = None
+    candidates: str = "philox"
 
 
 def _varint(value: int) -> bytes:
@@ -113,7 +126,7 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
-def _id(table: tuple[str, ...], name: str, what: str) -> int:
+def _id(table: tuple[T, ...], name: T, what: str) -> int:
     try:
         return table.index(name)
     except ValueError:
@@ -124,10 +137,10 @@ def pack(header: Header, payload: bytes) -> bytes:
     """Serialise a header and index payload into the bytes of a (version 2) .cmb file."""
     if len(header.prior_hash) != PRIOR_HASH_BYTES:
         raise ValueError(f"prior_hash must be {PRIOR_HASH_BYTES} bytes")
-    coder = _id(CODERS, header.coder, "coder")
+    coder = _id(CODER_STREAMS, (header.coder, header.candidates), "coder and stream")
     index_model = _id(INDEX_MODELS, header.index_model, "index model")
-    if coder > 3 or index_model > 3:
-        raise ValueError("version 2 files have room for 4 coders and 4 index models")
+    if index_model > 3:
+        raise ValueError("version 2 files have room for 4 index models")
     optional = [
         (
             _FLAG_SHAPE,
@@ -197,7 +210,7 @@ class _Reader:
                 raise ContainerError("the file is corrupt (bad varint)")
 
 
-def _lookup(table: tuple[str, ...], index: int, what: str) -> str:
+def _lookup(table: tuple[T, ...], index: int, what: str) -> T:
     if index >= len(table):
         raise ContainerError(
             f"the file is corrupt or newer than this build (unknown {what} {index})"
@@ -268,15 +281,17 @@ def _header_v2(reader: _Reader, modality: str) -> Header:
     params = _shape(reader) if flags & _FLAG_PARAMS else ()
     seed = reader.varint() if flags & _FLAG_SEED else 0
     side_info = reader.take(reader.varint()) if flags & _FLAG_SIDE_INFO else b""
+    coder, candidates = _lookup(CODER_STREAMS, (flags >> 4) & 3, "coder")
     return Header(
         modality,
         shape,
         prior_hash,
-        _lookup(CODERS, (flags >> 4) & 3, "coder"),
+        coder,
         _lookup(INDEX_MODELS, flags >> 6, "index model"),
         seed,
         side_info,
         params,
+        candidates=candidates,
     )
 
 

@@ -51,7 +51,14 @@ from rectools.index_models import (
     fit_index_model,
     ideal_bits_per_index,
 )
-from rectools.streams import PhiloxStream, SobolStream, get_stream, shared_key
+from rectools.streams import (
+    DEFAULT_STREAM,
+    Philox32Stream,
+    PhiloxStream,
+    SobolStream,
+    get_stream,
+    shared_key,
+)
 
 __version__ = "0.1.0"
 
@@ -67,6 +74,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "DEFAULT_STREAM",
     "HAVE_NUMBA",
     "MAX_LOG2_NUM_CANDIDATES",
     "AStarCoder",
@@ -82,6 +90,7 @@ __all__ = [
     "GreedyPoissonCoder",
     "MRCCoder",
     "OrderedRandomCoder",
+    "Philox32Stream",
     "PhiloxStream",
     "PoissonFunctionalCoder",
     "Proposal",

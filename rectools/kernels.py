@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 
+from rectools import _ziggurat_tables as _zt
 from rectools._jit import njit
 
 _M0 = np.uint64(0xD2E7470EE14C6C93)
@@ -467,3 +468,223 @@ def gprs_bnb_search(
         if not lo < hi:
             break
     return -1, max_depth + 1, lo, hi
+
+
+# --- Philox4x32-10 and the ziggurat: the "philox4x32" stream -------------------------------
+#
+# Value ``f`` of the flat stream (coordinate ``j`` of candidate ``i`` is ``f = i * dim + j``)
+# takes 64 bits from Philox4x32-10 block ``(f // 2, 0)`` (counter words ``(g mod 2^32,
+# g >> 32, 0, 0)``): words 0-1 for even ``f``, 2-3 for odd. A normal is the ziggurat's fast
+# path on those bits about 99% of the time (a table lookup, an integer compare, a multiply:
+# exact IEEE arithmetic); the rest draws more bits from blocks ``(f mod 2^32, f >> 32,
+# attempt, 1)``, attempt = 1, 2, ..., which no other value uses. The 64-bit Philox4x32 key
+# is a hash of the shared ``(seed, stream)`` key: the first word of its Philox4x64 block 0,
+# which the "philox" stream never uses.
+
+_P32_M0 = np.uint64(0xD2511F53)
+_P32_M1 = np.uint64(0xCD9E8D57)
+_P32_W0 = np.uint64(0x9E3779B9)
+_P32_W1 = np.uint64(0xBB67AE85)
+_ZERO = np.uint64(0)
+_S8 = np.uint64(8)
+_BYTE = np.uint64(0xFF)
+_ZIG_SCALES = _zt.EDGES * _TWO_POW_M53  # u * _ZIG_SCALES[i] = (u / 2^53) * x_i, exactly
+_ZIG_THRESHOLDS = _zt.THRESHOLDS
+_ZIG_DENSITIES = _zt.DENSITIES
+_ZIG_TAIL = float(_zt.EDGES[1])
+
+
+@njit
+def _philox4x32(
+    c0: np.uint64, c1: np.uint64, c2: np.uint64, c3: np.uint64, k0: np.uint64, k1: np.uint64
+) -> tuple[np.uint64, np.uint64, np.uint64, np.uint64]:
+    # Words are 32-bit values held in uint64: a product of two fits exactly.
+    for r in range(10):
+        if r > 0:
+            k0 = (k0 + _P32_W0) & _MASK32
+            k1 = (k1 + _P32_W1) & _MASK32
+        p0 = _P32_M0 * c0
+        p1 = _P32_M1 * c2
+        c0, c1, c2, c3 = (p1 >> _S32) ^ c1 ^ k0, p1 & _MASK32, (p0 >> _S32) ^ c3 ^ k1, p0 & _MASK32
+    return c0, c1, c2, c3
+
+
+@njit
+def philox4x32_block(counter: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Philox4x32-10 of a 128-bit counter under a 64-bit key (Random123's reference).
+
+    Args:
+        counter: ``uint64[4]``, 32-bit words, least significant first.
+        key: ``uint64[2]``, 32-bit words.
+
+    Returns:
+        ``uint64[4]``, the four 32-bit output words.
+    """
+    out = np.empty(4, dtype=np.uint64)
+    out[0], out[1], out[2], out[3] = _philox4x32(
+        counter[0], counter[1], counter[2], counter[3], key[0], key[1]
+    )
+    return out
+
+
+@njit
+def philox32_key(key: np.ndarray) -> np.ndarray:
+    """The Philox4x32 key (``uint64[2]``, 32-bit words) of a shared ``(seed, stream)`` key."""
+    word = philox_block(_ZERO, key)[0]
+    out = np.empty(2, dtype=np.uint64)
+    out[0] = word & _MASK32
+    out[1] = word >> _S32
+    return out
+
+
+@njit
+def _philox32_blocks(first_pair: int, pairs: int, key32: np.ndarray, raw: np.ndarray) -> None:
+    # Blocks first_pair ... into raw[2m], raw[2m + 1] (words 0-1 and 2-3). Rounds run over
+    # all blocks at once (lanes innermost), which the compiler turns into SIMD.
+    c0 = np.empty(pairs, dtype=np.uint64)
+    c1 = np.empty(pairs, dtype=np.uint64)
+    c2 = np.zeros(pairs, dtype=np.uint64)
+    c3 = np.zeros(pairs, dtype=np.uint64)
+    for m in range(pairs):
+        g = np.uint64(first_pair + m)
+        c0[m] = g & _MASK32
+        c1[m] = g >> _S32
+    k0 = key32[0]
+    k1 = key32[1]
+    for r in range(10):
+        if r > 0:
+            k0 = (k0 + _P32_W0) & _MASK32
+            k1 = (k1 + _P32_W1) & _MASK32
+        for m in range(pairs):
+            p0 = _P32_M0 * c0[m]
+            p1 = _P32_M1 * c2[m]
+            c0[m] = (p1 >> _S32) ^ c1[m] ^ k0
+            c2[m] = (p0 >> _S32) ^ c3[m] ^ k1
+            c1[m] = p1 & _MASK32
+            c3[m] = p0 & _MASK32
+    for m in range(pairs):
+        raw[2 * m] = c0[m] | (c1[m] << _S32)
+        raw[2 * m + 1] = c2[m] | (c3[m] << _S32)
+
+
+_PAIRS_PER_PASS = 2048
+
+
+@njit
+def _philox32_raw(first: int, total: int, key32: np.ndarray) -> np.ndarray:
+    # The 64 raw bits of values first ... first + total - 1, two values per block, made a
+    # cache-sized pass at a time.
+    first_pair = first // 2
+    pairs = (first + total + 1) // 2 - first_pair
+    raw = np.empty(2 * pairs, dtype=np.uint64)
+    for done in range(0, pairs, _PAIRS_PER_PASS):
+        size = min(_PAIRS_PER_PASS, pairs - done)
+        _philox32_blocks(first_pair + done, size, key32, raw[2 * done : 2 * (done + size)])
+    return raw[first - 2 * first_pair : first - 2 * first_pair + total]
+
+
+@njit
+def _ziggurat_slow(raw: np.uint64, flat: int, key32: np.ndarray) -> float:
+    # Wedges, the tail and retries, with extra blocks (flat, attempt, 1), attempt = 1, 2, ...
+    f = np.uint64(flat)
+    attempt = np.uint64(1)
+    while True:
+        layer = raw & _BYTE
+        u = raw >> _S11
+        x = float(u) * _ZIG_SCALES[layer]
+        if u < _ZIG_THRESHOLDS[layer]:
+            break
+        b0, b1, b2, b3 = _philox4x32(f & _MASK32, f >> _S32, attempt, _ONE, key32[0], key32[1])
+        attempt += _ONE
+        if layer == _ZERO:
+            # The tail beyond R (Marsaglia, 1964): R + a with a ~ Exp(R), accepted with
+            # probability exp(-a^2 / 2).
+            while True:
+                a = -math.log(_to_open_unit(b0 | (b1 << _S32))) / _ZIG_TAIL
+                if -2.0 * math.log(_to_open_unit(b2 | (b3 << _S32))) > a * a:
+                    break
+                b0, b1, b2, b3 = _philox4x32(
+                    f & _MASK32, f >> _S32, attempt, _ONE, key32[0], key32[1]
+                )
+                attempt += _ONE
+            x = _ZIG_TAIL + a
+            break
+        low = _ZIG_DENSITIES[layer]
+        height = _to_open_unit(b0 | (b1 << _S32)) * (_ZIG_DENSITIES[layer + 1] - low)
+        if low + height < math.exp(-0.5 * x * x):
+            break
+        raw = b2 | (b3 << _S32)
+    return -x if (raw >> _S8) & _ONE else x
+
+
+@njit
+def _philox32_normals(first: int, total: int, key32: np.ndarray) -> np.ndarray:
+    # Normals first ... first + total - 1. Bits 0-7 of a value's raw bits pick the ziggurat
+    # layer, bit 8 the sign, bits 11-63 the position u in the layer. The first pass takes
+    # every value's fast path without branching (it vectorizes); the second redoes the ~1%
+    # whose u falls outside their layer's rectangle.
+    raw = _philox32_raw(first, total, key32)
+    out = np.empty(total, dtype=np.float64)
+    outside = 0
+    for f in range(total):
+        layer = raw[f] & _BYTE
+        u = raw[f] >> _S11
+        sign = 1.0 - 2.0 * float((raw[f] >> _S8) & _ONE)
+        out[f] = sign * float(u) * _ZIG_SCALES[layer]
+        outside += u >= _ZIG_THRESHOLDS[layer]
+    if outside:
+        for f in range(total):
+            if raw[f] >> _S11 >= _ZIG_THRESHOLDS[raw[f] & _BYTE]:
+                out[f] = _ziggurat_slow(raw[f], first + f, key32)
+    return out
+
+
+@njit
+def philox32_normals(key: np.ndarray, start: int, count: int, dim: int) -> np.ndarray:
+    """Standard normal candidates of the "philox4x32" stream; ``(count, dim)``.
+
+    Coordinate ``j`` of candidate ``i`` is normal number ``i * dim + j`` of the flat stream.
+    """
+    return _philox32_normals(start * dim, count * dim, philox32_key(key)).reshape(count, dim)
+
+
+@njit
+def philox32_uniforms(key: np.ndarray, start: int, count: int, dim: int) -> np.ndarray:
+    """Uniforms on ``(0, 1)`` of the "philox4x32" stream's raw bits; ``(count, dim)``."""
+    raw = _philox32_raw(start * dim, count * dim, philox32_key(key))
+    out = np.empty(count * dim, dtype=np.float64)
+    for f in range(count * dim):
+        out[f] = _to_open_unit(raw[f])
+    return out.reshape(count, dim)
+
+
+@njit
+def philox32_gaussian_log_weights(
+    key: np.ndarray,
+    start: int,
+    count: int,
+    scale: np.ndarray,
+    shift: np.ndarray,
+    offset: float,
+) -> np.ndarray:
+    """[`normal_log_weights`][rectools.kernels.normal_log_weights] of
+    [`philox32_normals`][rectools.kernels.philox32_normals], a few thousand normals at a
+    time in cache, never storing them all; ``(count,)``."""
+    key32 = philox32_key(key)
+    dim = scale.shape[0]
+    out = np.empty(count, dtype=np.float64)
+    per_task = max(1, 4096 // dim)
+    for task in range((count + per_task - 1) // per_task):
+        lo = task * per_task
+        hi = min(count, lo + per_task)
+        z = _philox32_normals((start + lo) * dim, (hi - lo) * dim, key32)
+        # Candidates innermost: every sum still runs over j in order, and the loop vectorizes.
+        acc = np.zeros(hi - lo)
+        for j in range(dim):
+            for c in range(hi - lo):
+                zj = z[c * dim + j]
+                y = scale[j] * zj + shift[j]
+                acc[c] += zj * zj - y * y
+        for c in range(hi - lo):
+            out[lo + c] = offset + 0.5 * acc[c]
+    return out

@@ -6,11 +6,17 @@ against NumPy's implementation, and they run wherever numba is absent.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+from rectools import _ziggurat_tables as _zt
 
 
 def _philox_raw(key: np.ndarray, first_block: int, num_blocks: int) -> np.ndarray:
-    bits = np.random.Philox(key=np.asarray(key, dtype=np.uint64), counter=first_block)
+    # NumPy's Philox returns block counter + 1 first; -1 wraps to the 256-bit counter 2^256 - 1.
+    counter = np.array([(first_block >> (64 * w)) % 2**64 for w in range(4)], dtype=np.uint64)
+    bits = np.random.Philox(key=np.asarray(key, dtype=np.uint64), counter=counter)
     return bits.random_raw(4 * num_blocks)
 
 
@@ -205,3 +211,118 @@ def gprs_bnb_search(
         if not lo < hi:
             break
     return -1, max_depth + 1, lo, hi
+
+
+_P32_MULTIPLIERS = (0xD2511F53, 0xCD9E8D57)
+_P32_WEYL = (0x9E3779B9, 0xBB67AE85)
+_M32 = np.uint64(0xFFFFFFFF)
+
+
+def _philox4x32(words: np.ndarray, key: np.ndarray) -> np.ndarray:
+    # words (4, n) uint64 of 32-bit values, every block at once; returns (4, n).
+    c = [words[i].astype(np.uint64) for i in range(4)]
+    k = [int(key[0]), int(key[1])]
+    for r in range(10):
+        if r:
+            k = [(k[i] + _P32_WEYL[i]) % 2**32 for i in range(2)]
+        lo_hi = [np.uint64(m) * c[2 * i] for i, m in enumerate(_P32_MULTIPLIERS)]
+        c = [
+            (lo_hi[1] >> np.uint64(32)) ^ c[1] ^ np.uint64(k[0]),
+            lo_hi[1] & _M32,
+            (lo_hi[0] >> np.uint64(32)) ^ c[3] ^ np.uint64(k[1]),
+            lo_hi[0] & _M32,
+        ]
+    return np.stack(c)
+
+
+def philox4x32_block(counter: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """See [`rectools.kernels.philox4x32_block`][rectools.kernels.philox4x32_block]."""
+    return _philox4x32(np.asarray(counter, dtype=np.uint64).reshape(4, 1), key)[:, 0]
+
+
+def philox32_key(key: np.ndarray) -> np.ndarray:
+    """See [`rectools.kernels.philox32_key`][rectools.kernels.philox32_key]."""
+    word = int(philox_block(np.uint64(0), key)[0])
+    return np.array([word % 2**32, word >> 32], dtype=np.uint64)
+
+
+def _philox32_raw(first: int, total: int, key32: np.ndarray) -> np.ndarray:
+    values = np.arange(first, first + total, dtype=np.uint64)
+    pairs = values >> np.uint64(1)
+    zero = np.zeros_like(pairs)
+    words = _philox4x32(np.stack([pairs & _M32, pairs >> np.uint64(32), zero, zero]), key32)
+    odd = (values & np.uint64(1)).astype(bool)
+    low = np.where(odd, words[2], words[0])
+    high = np.where(odd, words[3], words[1])
+    return low | (high << np.uint64(32))
+
+
+def _open_unit(raw: int) -> float:
+    return ((raw >> 11) + 0.5) / 2.0**53
+
+
+def _ziggurat_outside(raw: int, flat: int, key32: np.ndarray) -> float:
+    # One value whose fast path failed: wedge tests, the tail and retries, as in the kernel.
+    attempt = 1
+
+    def more() -> tuple[float, float, int]:
+        nonlocal attempt
+        counter = np.array([flat % 2**32, flat >> 32, attempt, 1], dtype=np.uint64)
+        w = [int(v) for v in philox4x32_block(counter, key32)]
+        attempt += 1
+        return _open_unit(w[0] | w[1] << 32), _open_unit(w[2] | w[3] << 32), w[2] | w[3] << 32
+
+    tail = float(_zt.EDGES[1])
+    while True:
+        layer, u = raw & 0xFF, raw >> 11
+        x = u * float(_zt.EDGES[layer]) / 2.0**53
+        if u < int(_zt.THRESHOLDS[layer]):
+            break
+        first, second, next_raw = more()
+        if layer == 0:
+            while -2.0 * math.log(second) <= (math.log(first) / tail) ** 2:
+                first, second, _ = more()
+            x = tail - math.log(first) / tail
+            break
+        low, high = float(_zt.DENSITIES[layer]), float(_zt.DENSITIES[layer + 1])
+        if low + first * (high - low) < math.exp(-0.5 * x * x):
+            break
+        raw = next_raw
+    return -x if raw >> 8 & 1 else x
+
+
+def _philox32_normals(first: int, total: int, key32: np.ndarray) -> np.ndarray:
+    raw = _philox32_raw(first, total, key32)
+    layer = (raw & np.uint64(0xFF)).astype(np.intp)
+    u = raw >> np.uint64(11)
+    z = u.astype(np.float64) * _zt.EDGES[layer] / 2.0**53
+    z = np.where((raw >> np.uint64(8)) & np.uint64(1), -z, z)
+    for f in np.flatnonzero(u >= _zt.THRESHOLDS[layer]):
+        z[f] = _ziggurat_outside(int(raw[f]), first + int(f), key32)
+    return z
+
+
+def philox32_normals(key: np.ndarray, start: int, count: int, dim: int) -> np.ndarray:
+    """See [`rectools.kernels.philox32_normals`][rectools.kernels.philox32_normals]."""
+    return _philox32_normals(start * dim, count * dim, philox32_key(key)).reshape(count, dim)
+
+
+def philox32_uniforms(key: np.ndarray, start: int, count: int, dim: int) -> np.ndarray:
+    """See [`rectools.kernels.philox32_uniforms`][rectools.kernels.philox32_uniforms]."""
+    raw = _philox32_raw(start * dim, count * dim, philox32_key(key))
+    return _to_open_unit(raw).reshape(count, dim)
+
+
+def philox32_gaussian_log_weights(
+    key: np.ndarray,
+    start: int,
+    count: int,
+    scale: np.ndarray,
+    shift: np.ndarray,
+    offset: float,
+) -> np.ndarray:
+    """See [`philox32_gaussian_log_weights`][rectools.kernels.philox32_gaussian_log_weights]
+    in [`rectools.kernels`][rectools.kernels]."""
+    return normal_log_weights(
+        philox32_normals(key, start, count, scale.shape[0]), scale, shift, offset
+    )

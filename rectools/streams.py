@@ -83,6 +83,9 @@ class CandidateStream(Protocol):
     """Where proposal candidates come from: the base randomness, by candidate number."""
 
     name: str
+    #: Whether candidates are independent draws (exact coders need them; quasi-random
+    #: points are not).
+    independent: bool
 
     def standard_normals(self, key: np.ndarray, start: int, count: int, dim: int) -> np.ndarray:
         """Candidates ``start ... start + count - 1`` as standard normals, ``(count, dim)``."""
@@ -106,12 +109,15 @@ class CandidateStream(Protocol):
 
 
 class PhiloxStream:
-    """Pseudo-random candidates from counter-based Philox4x64-10 (bit-compatible with NumPy's).
+    """Pseudo-random candidates from counter-based Philox4x64-10 (bit-compatible with NumPy's)
+    and Box-Muller normals: the first stream, which every ``.cmb`` file before the
+    "philox4x32" stream uses.
 
     Decoding candidate ``i`` costs O(dim) whatever ``i`` is.
     """
 
     name = "philox"
+    independent = True
 
     def standard_normals(self, key: np.ndarray, start: int, count: int, dim: int) -> np.ndarray:
         """Standard normals of candidates ``start .. start + count - 1``; ``(count, dim)``."""
@@ -136,6 +142,45 @@ class PhiloxStream:
         return ops.gaussian_log_weights(key, start, count, scale, shift, offset)
 
 
+class Philox32Stream:
+    """Pseudo-random candidates from Philox4x32-10 (Random123's) and ziggurat normals: the
+    default stream, about five times faster to score than
+    [`PhiloxStream`][rectools.streams.PhiloxStream].
+
+    Philox4x32 needs only 32x32-bit products, which vector units do natively, and two
+    normals take one block; the ziggurat (256 layers) turns 64 bits into a normal with a
+    table lookup, a compare and a multiply 99% of the time, exactly in distribution (the rest
+    take wedge, tail or retry draws from their own blocks). The layout is in
+    [`rectools.kernels`][rectools.kernels]. Decoding candidate ``i`` costs O(dim) (expected)
+    whatever ``i`` is.
+    """
+
+    name = "philox4x32"
+    independent = True
+
+    def standard_normals(self, key: np.ndarray, start: int, count: int, dim: int) -> np.ndarray:
+        """Standard normals of candidates ``start .. start + count - 1``; ``(count, dim)``."""
+        return ops.philox32_normals(key, start, count, dim)
+
+    def uniforms(self, key: np.ndarray, start: int, count: int, dim: int) -> np.ndarray:
+        """Uniforms on ``(0, 1)`` of candidates ``start .. start + count - 1``; ``(count, dim)``."""
+        return ops.philox32_uniforms(key, start, count, dim)
+
+    def gaussian_log_weights(
+        self,
+        key: np.ndarray,
+        start: int,
+        count: int,
+        scale: np.ndarray,
+        shift: np.ndarray,
+        offset: float,
+    ) -> np.ndarray:
+        """``log q/p`` of candidates ``start .. start + count - 1`` of the Gaussian ``p``, a few
+        thousand normals at a time; ``(count,)``.
+        """
+        return ops.philox32_gaussian_log_weights(key, start, count, scale, shift, offset)
+
+
 class SobolStream:
     """Scrambled Sobol quasi-random candidates (COMBINER's footnote 2), scrambled by the seed.
 
@@ -145,6 +190,7 @@ class SobolStream:
     """
 
     name = "sobol"
+    independent = False
 
     def uniforms(self, key: np.ndarray, start: int, count: int, dim: int) -> np.ndarray:
         """Scrambled Sobol points ``start .. start + count - 1`` on ``(0, 1)^dim``; ``(count,
@@ -182,14 +228,19 @@ class SobolStream:
         return ops.normal_log_weights(z, scale, shift, offset)
 
 
+#: The stream coders use unless told otherwise.
+DEFAULT_STREAM = Philox32Stream.name
+
 _STREAMS: dict[str, Callable[[], CandidateStream]] = {
+    Philox32Stream.name: Philox32Stream,
     PhiloxStream.name: PhiloxStream,
     SobolStream.name: SobolStream,
 }
 
 
 def get_stream(name: str) -> CandidateStream:
-    """The candidate stream registered as ``name`` (``"philox"`` or ``"sobol"``)."""
+    """The candidate stream registered as ``name`` (``"philox4x32"``, ``"philox"`` or
+    ``"sobol"``)."""
     try:
         return _STREAMS[name]()
     except KeyError:

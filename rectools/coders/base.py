@@ -10,7 +10,7 @@ from typing import ClassVar, Protocol
 import numpy as np
 
 from rectools.distributions import Proposal, Target, kl_bits, log_ratio_bound, log_weights
-from rectools.streams import get_stream, private_generator, shared_key
+from rectools.streams import DEFAULT_STREAM, get_stream, private_generator, shared_key
 
 #: Beyond 2**24 candidates one block takes seconds to encode and the index no longer fits the
 #: entropy coder's alphabet; larger KLs must be split into blocks.
@@ -82,7 +82,8 @@ class ImportanceSamplingCoder:
 
     Args:
         t: oversampling in bits: ``N = ceil(2 ** (KL + t))`` unless the caller fixes N.
-        candidates: name of the shared candidate stream, ``"philox"`` or ``"sobol"``.
+        candidates: name of the shared candidate stream: ``"philox4x32"`` (the default),
+            ``"philox"`` (what ``.cmb`` files before it use) or ``"sobol"``.
         max_log2_num_candidates: refuse to search more than ``2 ** this`` candidates.
         chunk_size: candidates scored per kernel call (bounds memory, not results).
     """
@@ -95,7 +96,7 @@ class ImportanceSamplingCoder:
     def __init__(
         self,
         t: float = 0.0,
-        candidates: str = "philox",
+        candidates: str = DEFAULT_STREAM,
         max_log2_num_candidates: int = MAX_LOG2_NUM_CANDIDATES,
         chunk_size: int = 1 << 16,
     ) -> None:
@@ -107,10 +108,10 @@ class ImportanceSamplingCoder:
             raise ValueError("chunk_size must be positive")
         self.t = float(t)
         self.stream = get_stream(candidates)
-        if self.exact and self.stream.name != "philox":
+        if self.exact and not self.stream.independent:
             raise ValueError(
                 f"{type(self).__name__} is exact only with independent candidates: use "
-                "candidates='philox' (quasi-random Sobol points are not independent)"
+                f"candidates={DEFAULT_STREAM!r} (quasi-random Sobol points are not independent)"
             )
         self.max_log2_num_candidates = int(max_log2_num_candidates)
         self.chunk_size = int(chunk_size)

@@ -70,10 +70,10 @@ class DitheredQuantizationCoder:
             raise ValueError(f"width must be a finite positive number, got {width}")
         self.width = float(width)
         self.stream = get_stream(candidates)
-        if self.stream.name != "philox":
+        if not self.stream.independent:
             raise ValueError(
                 "dithered quantization is exact only with independent candidates: use "
-                "candidates='philox'"
+                "candidates='philox' or 'philox4x32'"
             )
         if not 1 <= max_log2_num_candidates <= 62:
             raise ValueError("max_log2_num_candidates must be in [1, 62]")

@@ -250,7 +250,8 @@ class BranchAndBoundGPRSCoder:
 
     Args:
         max_depth: deepest node searched (indices stay below ``2 ** (max_depth + 1)``).
-        candidates: the shared stream of the nodes' uniforms.
+        candidates: the shared stream of the nodes' uniforms; only ``"philox"``, which the
+            search kernel draws from directly.
 
     Examples:
         >>> import numpy as np, rectools
@@ -276,10 +277,12 @@ class BranchAndBoundGPRSCoder:
         self.max_depth = int(max_depth)
         self.stream = get_stream(candidates)
         if self.stream.name != "philox":
-            raise ValueError(
-                "branch-and-bound GPRS is exact only with independent candidates: use "
-                "candidates='philox' (quasi-random Sobol points are not independent)"
+            reason = (
+                "it is exact only with independent candidates (quasi-random Sobol points are not)"
+                if not self.stream.independent
+                else "its search kernel draws the nodes' uniforms from that stream"
             )
+            raise ValueError(f"branch-and-bound GPRS needs candidates='philox': {reason}")
         self.t = 0.0
         self.max_log2_num_candidates = self.max_depth + 1
 

@@ -1,5 +1,7 @@
 """COMBINER end to end at the tiny preset: round trips, file sizes and refusals."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -204,6 +206,21 @@ def test_version_2_header_holds_only_what_the_prior_cannot_tell(compressed, prio
     assert header.prior_hash == prior_file.content_hash[:2]
 
 
+@pytest.mark.parametrize(
+    ("coder", "candidates"), [("astar", "philox4x32"), ("mrc", "philox4x32"), ("astar", "philox")]
+)
+def test_the_file_records_the_coder_and_its_candidate_stream(coder, candidates):
+    header = container.Header("image", None, b"ab", coder, "uniform", candidates=candidates)
+    parsed, payload = container.unpack(container.pack(header, b"xyz"))
+    assert (parsed.coder, parsed.candidates, payload) == (coder, candidates, b"xyz")
+    with pytest.raises(ValueError, match="no coder and stream"):
+        container.pack(replace(header, candidates="sobol"), b"")
+
+
+def test_new_files_use_the_default_stream(compressed):
+    assert container.unpack(compressed[0].data)[0].candidates == "philox4x32"
+
+
 def test_a_shape_other_than_the_priors_is_stored(prior_file):
     rng = np.random.default_rng(0)
     result = codec.compress(rng.uniform(size=(1, 6, 10, 3)), prior_file, preset="tiny")[0]
@@ -236,7 +253,6 @@ def test_index_model_survives_saving(tmp_path, images, prior_file):
 
 
 def test_notes_are_for_people_and_leave_the_prior_hash_alone(prior_file):
-    from dataclasses import replace
 
     noted = replace(prior_file, notes={"measured": "2 bpp, 30 dB"})
     assert noted.content_hash == prior_file.content_hash

@@ -2,7 +2,9 @@
 
 ``cifar10_00.cmb`` is a version 1 file (the first format), decoded with the prior that made it
 (frozen next to it): old files keep decoding. ``cifar10_01-v2.cmb`` is a version 2 file made
-with the shipped prior (``make_golden.py`` rebuilds it when that changes on purpose).
+with the shipped prior and the first ("philox") candidate stream, frozen too;
+``cifar10_02-philox4x32.cmb`` uses today's default stream (``make_golden.py`` rebuilds it when
+the format, the stream or the prior changes on purpose).
 """
 
 from pathlib import Path
@@ -31,8 +33,18 @@ def test_version_2_file_decodes_to_the_same_pixels_with_the_shipped_prior():
     data = (GOLDEN / "cifar10_01-v2.cmb").read_bytes()
     header, _ = container.unpack(data)
     assert header.shape is None and header.seed == 42 and header.num_blocks is None
+    assert header.candidates == "philox"
     prior = load_prior("cifar-learned-beta2e-05")
     assert prior_for_file(data) is prior
     decoded = codec.decompress(data, prior)
     expected = np.asarray(Image.open(GOLDEN / "cifar10_01-v2.png"))
+    assert np.array_equal(decoded, expected)
+
+
+def test_philox4x32_file_decodes_to_the_same_pixels():
+    data = (GOLDEN / "cifar10_02-philox4x32.cmb").read_bytes()
+    header, _ = container.unpack(data)
+    assert (header.coder, header.candidates) == ("astar", "philox4x32")
+    decoded = codec.decompress(data, prior_for_file(data))
+    expected = np.asarray(Image.open(GOLDEN / "cifar10_02-philox4x32.png"))
     assert np.array_equal(decoded, expected)

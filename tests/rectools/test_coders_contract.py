@@ -7,21 +7,34 @@ import pytest
 
 import rectools
 
-STREAMS = ["philox", "sobol"]
+STREAMS = ["philox4x32", "philox", "sobol"]
 
 
 #: The coders of Gaussian targets (dithered quantization, for uniform channels, has its own
 #: contract tests in test_dithered.py).
 GAUSSIAN_CODERS = [c for c in rectools.available_coders() if c != "dithered"]
 EXACT = [c for c in GAUSSIAN_CODERS if rectools.get_coder(c).exact]
-#: Exact coders need independent candidates, so they take only the Philox stream.
-PAIRS = [(c, s) for c in GAUSSIAN_CODERS for s in STREAMS if c not in EXACT or s == "philox"]
+
+
+def _accepts(name: str, stream: str) -> bool:
+    """Exact coders need independent candidates; branch-and-bound GPRS only Philox4x64's."""
+    if name == "gprs-bnb":
+        return stream == "philox"
+    return name not in EXACT or rectools.get_stream(stream).independent
+
+
+PAIRS = [(c, s) for c in GAUSSIAN_CODERS for s in STREAMS if _accepts(c, s)]
 
 
 @pytest.mark.parametrize("name", EXACT)
 def test_exact_coders_refuse_quasi_random_candidates(name):
     with pytest.raises(ValueError, match="independent candidates"):
         rectools.get_coder(name, candidates="sobol")
+
+
+def test_branch_and_bound_gprs_says_which_stream_it_needs():
+    with pytest.raises(ValueError, match=r"candidates='philox'.*search kernel"):
+        rectools.get_coder("gprs-bnb", candidates="philox4x32")
 
 
 @pytest.fixture(params=PAIRS, ids=str)
