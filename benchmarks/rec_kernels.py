@@ -13,11 +13,13 @@ chunks the way the encoder runs them:
 - ``astar``/``mrc``: ``encode`` end to end with every candidate examined.
 
 Run: ``python benchmarks/rec_kernels.py`` (about a minute). Prints a table and writes
-``benchmarks/out/rec_kernels.csv``.
+``benchmarks/out/rec_kernels.csv``. ``--torch-device cuda`` also times the torch twin of the
+stream (``combiner.torch_stream``) on a GPU, and checks its weights are bit-identical.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import math
 from functools import partial
@@ -133,7 +135,57 @@ def rows_for(dim: int, repeats: int) -> list[dict]:
     return rows
 
 
+def torch_rows(device: str, repeats: int) -> list[dict]:
+    """The torch twin of the philox4x32 stream (combiner.torch_stream) scoring candidates on
+    ``device``, and an A* encode that scores them there; candidates are bit-identical."""
+    import torch
+
+    from combiner.torch_stream import TorchPhilox32Stream
+
+    twin = TorchPhilox32Stream(device)
+    sync = torch.cuda.synchronize if twin.device.type == "cuda" else (lambda: None)
+    rows = []
+    for dim in (4, 16, 25):
+        n = 2**LOG2_N
+        q, p = target_with_kl(16.0, dim)
+        key = rectools.shared_key(3, 0)
+        scale, shift = p.std / q.std, (p.mean - q.mean) / q.std
+        args = (key, 0, n, scale, shift, float(np.sum(np.log(scale))))
+        same = np.array_equal(
+            twin.gaussian_log_weights(*args), kernels.philox32_gaussian_log_weights(*args)
+        )
+        coder = rectools.get_coder("astar", candidates=twin, early_stopping=False)
+
+        def weights(args: tuple = args) -> None:
+            twin.gaussian_log_weights(*args)
+            sync()
+
+        rows.append(
+            {
+                "device": str(twin.device),
+                "d": dim,
+                "N": n,
+                "log_weights_ms": round(1e3 * best_time(weights, repeats), 2),
+                "astar_ms": round(
+                    1e3
+                    * best_time(
+                        partial(coder.encode, q, p, seed=3, log2_num_candidates=LOG2_N), repeats
+                    ),
+                    2,
+                ),
+                "bit_identical_to_cpu": same,
+            }
+        )
+    return rows
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--torch-device",
+        help="also time the torch twin of the stream on this device (e.g. cuda)",
+    )
+    args = parser.parse_args()
     numba.set_num_threads(1)
     rows = [row for dim in (4, 16, 25) for row in rows_for(dim, repeats=7)]
     print(format_table(rows))
@@ -153,6 +205,9 @@ def main() -> None:
         writer.writeheader()
         writer.writerows(rows)
     print(f"\nwrote {OUT / 'rec_kernels.csv'}")
+    if args.torch_device:
+        print(f"\nThe torch twin on {args.torch_device}")
+        print(format_table(torch_rows(args.torch_device, repeats=7)))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from rectools import _ziggurat_tables as _zt
+from rectools import ziggurat as _zt
 from rectools._jit import njit
 
 _M0 = np.uint64(0xD2E7470EE14C6C93)
@@ -646,6 +646,19 @@ def philox32_normals(key: np.ndarray, start: int, count: int, dim: int) -> np.nd
     Coordinate ``j`` of candidate ``i`` is normal number ``i * dim + j`` of the flat stream.
     """
     return _philox32_normals(start * dim, count * dim, philox32_key(key)).reshape(count, dim)
+
+
+@njit
+def philox32_normals_at(key: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """Normals number ``flat[k]`` of the "philox4x32" flat stream, in any order; ``(n,)``.
+
+    What a vectorized twin (a GPU one, say) calls for the ~1% of values its fast path leaves.
+    """
+    key32 = philox32_key(key)
+    out = np.empty(flat.size, dtype=np.float64)
+    for k in range(flat.size):
+        out[k] = _philox32_normals(flat[k], 1, key32)[0]
+    return out
 
 
 @njit

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from rectools import _ziggurat_tables as _zt
+from rectools import ziggurat as _zt
 
 
 def _philox_raw(key: np.ndarray, first_block: int, num_blocks: int) -> np.ndarray:
@@ -305,6 +305,12 @@ def _philox32_normals(first: int, total: int, key32: np.ndarray) -> np.ndarray:
 def philox32_normals(key: np.ndarray, start: int, count: int, dim: int) -> np.ndarray:
     """See [`rectools.kernels.philox32_normals`][rectools.kernels.philox32_normals]."""
     return _philox32_normals(start * dim, count * dim, philox32_key(key)).reshape(count, dim)
+
+
+def philox32_normals_at(key: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """See [`rectools.kernels.philox32_normals_at`][rectools.kernels.philox32_normals_at]."""
+    key32 = philox32_key(key)
+    return np.array([_philox32_normals(int(f), 1, key32)[0] for f in flat], dtype=np.float64)
 
 
 def philox32_uniforms(key: np.ndarray, start: int, count: int, dim: int) -> np.ndarray:

@@ -238,9 +238,22 @@ _STREAMS: dict[str, Callable[[], CandidateStream]] = {
 }
 
 
-def get_stream(name: str) -> CandidateStream:
+def get_stream(name: str | CandidateStream) -> CandidateStream:
     """The candidate stream registered as ``name`` (``"philox4x32"``, ``"philox"`` or
-    ``"sobol"``)."""
+    ``"sobol"``), or ``name`` itself when it is a stream object already (one computing a
+    registered stream elsewhere, e.g. ``combiner.torch_stream.TorchPhilox32Stream`` on a GPU).
+
+    Raises:
+        ValueError: an unknown name, or an object whose ``name`` no stream is registered under.
+    """
+    if not isinstance(name, str):
+        registered = getattr(name, "name", None)
+        if registered not in _STREAMS or not hasattr(name, "gaussian_log_weights"):
+            raise ValueError(
+                f"{name!r} is not a candidate stream: it must be named as one of {sorted(_STREAMS)}"
+                " and compute the same candidates"
+            )
+        return name
     try:
         return _STREAMS[name]()
     except KeyError:

@@ -10,7 +10,13 @@ from typing import ClassVar, Protocol
 import numpy as np
 
 from rectools.distributions import Proposal, Target, kl_bits, log_ratio_bound, log_weights
-from rectools.streams import DEFAULT_STREAM, get_stream, private_generator, shared_key
+from rectools.streams import (
+    DEFAULT_STREAM,
+    CandidateStream,
+    get_stream,
+    private_generator,
+    shared_key,
+)
 
 #: Beyond 2**24 candidates one block takes seconds to encode and the index no longer fits the
 #: entropy coder's alphabet; larger KLs must be split into blocks.
@@ -83,7 +89,8 @@ class ImportanceSamplingCoder:
     Args:
         t: oversampling in bits: ``N = ceil(2 ** (KL + t))`` unless the caller fixes N.
         candidates: name of the shared candidate stream: ``"philox4x32"`` (the default),
-            ``"philox"`` (what ``.cmb`` files before it use) or ``"sobol"``.
+            ``"philox"`` (what ``.cmb`` files before it use) or ``"sobol"``; or a stream object
+            computing one of them elsewhere (see [`get_stream`][rectools.streams.get_stream]).
         max_log2_num_candidates: refuse to search more than ``2 ** this`` candidates.
         chunk_size: candidates scored per kernel call (bounds memory, not results).
     """
@@ -96,7 +103,7 @@ class ImportanceSamplingCoder:
     def __init__(
         self,
         t: float = 0.0,
-        candidates: str = DEFAULT_STREAM,
+        candidates: str | CandidateStream = DEFAULT_STREAM,
         max_log2_num_candidates: int = MAX_LOG2_NUM_CANDIDATES,
         chunk_size: int = 1 << 16,
     ) -> None:

@@ -1,8 +1,8 @@
-"""The ziggurat tables shipped in ``rectools._ziggurat_tables`` are exactly what 60-digit
+"""The ziggurat tables shipped in ``rectools.ziggurat`` are exactly what 60-digit
 arithmetic gives (every float correctly rounded), and the layers have equal areas.
 
 Regenerate the module with ``python tests/rectools/test_ziggurat_tables.py >
-rectools/_ziggurat_tables.py``.
+rectools/ziggurat.py``.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def build() -> dict[str, list]:
 
 
 def test_tables_match_high_precision() -> None:
-    from rectools import _ziggurat_tables as tables
+    from rectools import ziggurat as tables
 
     built = build()
     assert np.array_equal(tables.EDGES, np.array(built["EDGES"]))
