@@ -28,7 +28,7 @@ FILE = OUT / "kodak" / "kodim23-memory.cmb"
 
 def _step(what: str, prior: str) -> None:
     from combiner import codec
-    from combiner.cli import read_image
+    from combiner.inputs import read_image
     from combiner.shipped import load_prior
 
     pf = load_prior(prior)

@@ -25,7 +25,7 @@ import numpy as np
 
 import rectools
 from combiner import codec
-from combiner.cli import read_audio, read_image
+from combiner.inputs import read_audio, read_image
 
 PRIORS = Path(__file__).resolve().parent.parent / "combiner" / "priors"
 OUT = Path(__file__).resolve().parent / "out"

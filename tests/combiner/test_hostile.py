@@ -16,7 +16,7 @@ from PIL import Image
 from scipy.io import wavfile
 
 import rectools
-from combiner import cli, codec, container, fuzz, safeio
+from combiner import cli, codec, container, fuzz, inputs, safeio
 from combiner.errors import ContainerError, InputError, PriorError
 from combiner.limits import MAX_GRID_POINTS
 from combiner.priorfile import PriorFile
@@ -228,7 +228,7 @@ def test_sixteen_bit_png_is_read_at_its_range(tmp_path):
     values = (np.arange(64).reshape(8, 8) * 1000).astype(np.uint16)
     Image.fromarray(values).save(path)
     notes: list[str] = []
-    pixels = cli.read_image(path, notes)
+    pixels = inputs.read_image(path, notes)
     assert pixels.shape == (8, 8, 3) and np.allclose(pixels[..., 0], values / 65535.0)
     assert any("16-bit" in note for note in notes)
 
@@ -239,7 +239,7 @@ def test_alpha_is_dropped_with_a_note(tmp_path, capsys):
     rgba[..., 0], rgba[..., 3] = 200, 10
     Image.fromarray(rgba).save(path)
     notes: list[str] = []
-    pixels = cli.read_image(path, notes)
+    pixels = inputs.read_image(path, notes)
     assert np.allclose(pixels[..., 0], 200 / 255) and "alpha" in notes[0]
 
 
