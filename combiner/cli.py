@@ -1,4 +1,6 @@
-"""The ``combiner`` command line: train-prior, compress, decompress, info. No logic of its own."""
+"""The ``combiner`` command line: train-prior, compress, compress-dataset, decompress, info...
+
+No logic of its own."""
 
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ from PIL import Image
 from scipy.io import wavfile
 
 from combiner import codec, container, evaluate
+from combiner.dataset import compress_dataset
 from combiner.demo import DEMO_PRIOR
+from combiner.engines import ENGINES
 from combiner.errors import CombinerError, ContainerError, InputError
 from combiner.inputs import modality_of, read_signal
 from combiner.inr import NAMED_NETS
@@ -79,6 +83,8 @@ def _train_prior(args: argparse.Namespace) -> None:
         init_variance=args.init_variance,
         lr=args.lr,
         modality=modality,
+        shards=args.shards,
+        **_engine_options(args),
     )
     prior.save(args.output)
     print(
@@ -114,6 +120,52 @@ def _compress(args: argparse.Namespace) -> None:
     print(
         f"{args.output}: {len(result.data)} bytes, {result.rate:.3f} {result.rate_unit}, "
         f"{result.psnr_db:.2f} dB PSNR"
+    )
+
+
+def _engine_options(args: argparse.Namespace) -> dict:
+    """The engine a command runs on (``--engine``, ``--workers``, Ray's ``--address``)."""
+    options = {"engine": args.engine, "workers": args.workers}
+    if args.engine == "ray":
+        options.update(address=args.address, retries=args.retries)
+    elif args.address:
+        raise InputError("--address needs --engine ray")
+    return options
+
+
+def _compress_dataset(args: argparse.Namespace) -> int:
+    summary = compress_dataset(
+        args.input,
+        args.output,
+        prior=args.prior,
+        preset=args.preset,
+        seed=args.seed,
+        coder=args.coder,
+        batch_size=args.batch_size,
+        threads=args.threads,
+        sample_rate=args.sample_rate,
+        channels_last=args.channels_last,
+        **_engine_options(args),
+    )
+    print(f"{args.output}: {summary}")
+    for name, error in summary.failures.items():
+        print(f"combiner: failed: {name}: {error}", file=sys.stderr)
+    return 3 if summary.failures else 0
+
+
+def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine",
+        default="local",
+        choices=sorted(ENGINES),
+        help="where the work runs: local processes, or Ray (pip install 'combiner[ray]')",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes, or CPUs of a local Ray"
+    )
+    parser.add_argument("--address", help="an existing Ray cluster (e.g. auto, ray://host:10001)")
+    parser.add_argument(
+        "--retries", type=int, default=2, help="Ray: re-runs of a task whose worker died"
     )
 
 
@@ -265,6 +317,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--sample-rate", type=int, default=16_000, help="expected WAV sample rate")
     train.add_argument("--chunk", type=int, default=48_000, help="audio chunk length (samples)")
     train.add_argument("--channels-last", action="store_true", help=CHANNELS_LAST_HELP)
+    train.add_argument(
+        "--shards",
+        type=int,
+        default=1,
+        help="fit the training data in this many slices, in parallel on the engine's workers",
+    )
+    _add_engine_arguments(train)
     train.set_defaults(run=_train_prior)
     comp = sub.add_parser("compress", help="image (PNG/JPEG), mono WAV or .npy array -> .cmb")
     comp.add_argument("input")
@@ -288,6 +347,24 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--sample-rate", type=int, default=16_000, help="expected WAV sample rate")
     comp.add_argument("--channels-last", action="store_true", help=CHANNELS_LAST_HELP)
     comp.set_defaults(run=_compress)
+    many = sub.add_parser(
+        "compress-dataset",
+        help="a folder of signals -> .cmb files and a manifest; resumes, and runs on Ray",
+    )
+    many.add_argument("input", help="folder of images, WAVs or .npy arrays (searched recursively)")
+    many.add_argument("-o", "--output", required=True, help="folder for .cmb files + manifest")
+    many.add_argument(
+        "--prior", help="a prior file or shipped name (default: the shipped prior per file)"
+    )
+    many.add_argument("--coder", default="astar", help="a rectools coder: astar or mrc")
+    many.add_argument("--preset", default="fast", choices=sorted(codec.PRESETS))
+    many.add_argument("--seed", type=int, default=0)
+    many.add_argument("--batch-size", type=int, default=8, help="files fitted together")
+    many.add_argument("--threads", type=int, default=1, help="torch threads per batch")
+    many.add_argument("--sample-rate", type=int, default=16_000, help="expected WAV sample rate")
+    many.add_argument("--channels-last", action="store_true", help=CHANNELS_LAST_HELP)
+    _add_engine_arguments(many)
+    many.set_defaults(run=_compress_dataset)
     dec = sub.add_parser("decompress", help=".cmb -> PNG (images), WAV (audio) or .npy (arrays)")
     dec.add_argument("input")
     dec.add_argument("-o", "--output", required=True)
@@ -358,11 +435,13 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit status.
 
     Exit status 0: done; 2: bad usage or input (a bad file, prior, signal or path; one line on
-    stderr); 1: an internal error (one line; ``--debug`` shows the traceback); 130: interrupted.
+    stderr); 1: an internal error (one line; ``--debug`` shows the traceback); 3:
+    ``compress-dataset`` finished but some files could not be coded (listed on stderr and in
+    the manifest); 130: interrupted.
     """
     args = build_parser().parse_args(argv)
     try:
-        args.run(args)
+        status = args.run(args)
     except (CombinerError, OSError) as err:
         if args.debug:
             raise
@@ -380,4 +459,4 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    return 0
+    return status or 0

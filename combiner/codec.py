@@ -26,15 +26,17 @@ import torch
 
 import rectools
 from combiner import container
-from combiner.errors import ContainerError, InputError
+from combiner.engines import Engine, get_engine
+from combiner.errors import CombinerError, ContainerError, InputError
 from combiner.fit import BlockPenalties, fit_posteriors
 from combiner.inr import INRConfig, VariationalINR, forward, fourier_features, siren_bounds
 from combiner.limits import check_fit
 from combiner.priorfile import PriorFile
-from combiner.priors import LOG2E, gaussian_kl_nats, initial_prior
+from combiner.priors import LOG2E, PosteriorMoments, Prior, gaussian_kl_nats, initial_prior
 from combiner.progress import progress
 from combiner.progressive import code_progressively, decode_weights, penalties_for
 from combiner.signals import Modality, coordinate_grid, get_modality
+from combiner.threads import torch_threads
 
 
 @dataclass(frozen=True)
@@ -168,8 +170,88 @@ def _batch_tensors(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     grid = modality.grid_shape(batch)
     coords = coordinate_grid(grid).expand(batch.shape[0], -1, -1).to(device)
-    values = torch.from_numpy(batch.reshape(batch.shape[0], -1, batch.shape[-1])).float()
+    # A copy: engines may hand over read-only arrays (Ray's shared memory).
+    values = torch.from_numpy(
+        np.array(batch.reshape(batch.shape[0], -1, batch.shape[-1]), np.float32)
+    )
     return coords, values.to(device)
+
+
+@dataclass(frozen=True)
+class _Shard:
+    """A slice ``[lo, hi)`` of Algorithm 1's training data with its posteriors' state."""
+
+    index: int
+    lo: int
+    hi: int
+    seed: int
+    mean: torch.Tensor | None = None
+    rho: torch.Tensor | None = None
+
+    def net(self, config: INRConfig, init_variance: float, device: str) -> VariationalINR:
+        net = VariationalINR(config, self.hi - self.lo, init_variance, self.seed, device)
+        if self.mean is not None and self.rho is not None:
+            with torch.no_grad():
+                net.mean.copy_(self.mean)
+                net.rho.copy_(self.rho)
+        return net
+
+
+@dataclass(frozen=True)
+class _ShardJob:
+    """What every shard's fit in one epoch shares (sent once per epoch)."""
+
+    images: np.ndarray
+    config: INRConfig
+    modality: str
+    prior: Prior
+    steps: int
+    epoch: int
+    beta: float
+    lr: float
+    init_variance: float
+    schedule: Preset
+    device: str
+    threads: int
+
+
+def _fit_shard(shard: _Shard, job: _ShardJob) -> tuple[_Shard, PosteriorMoments]:
+    """One epoch of one shard: fit its posteriors against the current prior (on any engine)."""
+    with torch_threads(job.threads):
+        coords, values = _batch_tensors(
+            job.images[shard.lo : shard.hi], get_modality(job.modality), job.device
+        )
+        net = shard.net(job.config, job.init_variance, job.device)
+        penalties = BlockPenalties.constant(
+            job.config.num_params, shard.hi - shard.lo, job.beta, job.device
+        )
+        fit_posteriors(
+            net,
+            coords,
+            values,
+            job.prior,
+            penalties,
+            job.steps,
+            job.lr,
+            seed=shard.seed + job.epoch,
+            compile_loss=job.schedule.compile_loss,
+            point_fraction=job.schedule.point_fraction,
+        )
+    state = replace(shard, mean=net.mean.detach().cpu(), rho=net.rho.detach().cpu())
+    return state, PosteriorMoments.of(net.mean, net.std)
+
+
+def _shards(count: int, shards: int, seed: int) -> list[_Shard]:
+    """``shards`` contiguous slices; shard 0 keeps ``seed`` (one shard = the unsharded run),
+    the others take seeds derived from ``(seed, shard)``."""
+    if not 1 <= shards <= count:
+        raise InputError(f"shards must be between 1 and the {count} training signals")
+    edges = np.linspace(0, count, shards + 1).round().astype(int)
+    seeds = [seed] + [
+        int(np.random.SeedSequence([seed, s]).generate_state(1, np.uint32)[0]) << 16
+        for s in range(1, shards)
+    ]
+    return [_Shard(s, int(edges[s]), int(edges[s + 1]), seeds[s]) for s in range(shards)]
 
 
 def train_prior(
@@ -185,8 +267,18 @@ def train_prior(
     device: str | None = None,
     modality: str = "image",
     prior_init_scale: float | None = None,
+    shards: int = 1,
+    engine: str | Engine = "local",
+    workers: int = 1,
+    **engine_options: object,
 ) -> PriorFile:
     """Algorithm 1: alternate posterior fitting on training data with closed-form prior updates.
+
+    The training data may be cut into ``shards`` fitted separately, on any engine: the update
+    needs only the sums in [`PosteriorMoments`][combiner.priors.PosteriorMoments], so each
+    shard's fit is a task and the update a reduction. The same shards give the same prior on
+    every engine (up to the rounding of the thread counts each fit runs with); one shard is the
+    whole batch at once.
 
     Args:
         images: ``(M, *grid, C)`` training signals of the modality (images: ``(M, H, W, C)`` in
@@ -205,6 +297,11 @@ def train_prior(
         prior_init_scale: the starting prior's standard deviations as this multiple of each
             weight's SIREN initialisation bound (the reference implementation: 0.5);
             ``None`` starts every weight at 0.1.
+        shards: slices of the training data fitted separately (``1``: all at once).
+        engine: where shards are fitted: ``"local"``, ``"ray"`` or an
+            [`Engine`][combiner.engines.Engine].
+        workers: worker processes (local) or CPUs of a local Ray.
+        **engine_options: passed to the engine (Ray: ``address``, ``retries``).
 
     Returns:
         The prior file contents.
@@ -223,29 +320,37 @@ def train_prior(
         raise InputError(f"config expects {config.coord_dim} axes and {config.out_dim} channels")
     check_fit(config, grid, images.shape[-1], images.shape[0], schedule.point_fraction, InputError)
     device = device or default_device()
-    coords, values = _batch_tensors(images, kind, device)
     init_std = 0.1 if prior_init_scale is None else prior_init_scale * siren_bounds(config)
     current = initial_prior(prior, config.layer_of_param(), init_std)
-    net = VariationalINR(config, images.shape[0], init_variance, seed, device)
-    for epoch in progress(range(schedule.prior_epochs), "prior epochs"):
-        steps = schedule.prior_first_steps if epoch == 0 else schedule.prior_steps
-        penalties = BlockPenalties.constant(config.num_params, images.shape[0], beta, device)
-        fit_posteriors(
-            net,
-            coords,
-            values,
-            current,
-            penalties,
-            steps,
-            lr,
-            seed=seed + epoch,
-            compile_loss=schedule.compile_loss,
-            point_fraction=schedule.point_fraction,
-        )
-        current.update(net.mean, net.std)
-    mean, std = net.mean.detach().double().cpu(), net.std.detach().double().cpu()
-    kl = gaussian_kl_nats(mean, std, current.mean, current.std)
-    kl_bits = (kl * LOG2E).mean(dim=0).detach().numpy()
+    states = _shards(images.shape[0], shards, seed)
+    runner = (
+        engine if not isinstance(engine, str) else get_engine(engine, workers, **engine_options)
+    )
+    threads = max(1, rectools.available_workers() // runner.workers)
+    try:
+        for epoch in progress(range(schedule.prior_epochs), "prior epochs"):
+            steps = schedule.prior_first_steps if epoch == 0 else schedule.prior_steps
+            job = _ShardJob(
+                images, config, modality, current, steps, epoch, beta, lr, init_variance,
+                schedule, device, threads,
+            )  # fmt: skip
+            fitted: dict[int, tuple[_Shard, PosteriorMoments]] = {}
+            for shard, outcome in runner.map_unordered(_fit_shard, states, job):
+                if isinstance(outcome, BaseException):
+                    raise CombinerError(f"shard {shard.index} failed: {outcome}") from outcome
+                fitted[shard.index] = outcome
+            states = [fitted[s.index][0] for s in states]
+            # Summed in shard order, whatever order the shards finished in.
+            current.update(sum((fitted[s.index][1] for s in states[1:]), fitted[0][1]))
+    finally:
+        if isinstance(engine, str):
+            runner.close()
+    kl_sum = torch.zeros(config.num_params, dtype=torch.float64)
+    for shard in states:
+        net = shard.net(config, init_variance, "cpu")
+        mean, std = net.mean.detach().double(), net.std.detach().double()
+        kl_sum += gaussian_kl_nats(mean, std, current.mean, current.std).sum(dim=0)
+    kl_bits = (kl_sum * LOG2E / images.shape[0]).numpy()
     return PriorFile(
         config, current, beta, kappa, kl_bits, seed, init_variance, lr, modality, images.shape[1:]
     )

@@ -5,9 +5,10 @@ posteriors against it, update themselves from fitted posteriors, and serialise t
 
 Examples:
     >>> import torch
-    >>> from combiner.priors import LearnedPrior
+    >>> from combiner.priors import LearnedPrior, PosteriorMoments
     >>> prior = LearnedPrior(torch.zeros(3), torch.ones(3))
-    >>> prior.update(torch.tensor([[1.0, 0, 0], [3.0, 0, 0]]), torch.ones(2, 3))
+    >>> posterior_means = torch.tensor([[1.0, 0, 0], [3.0, 0, 0]])
+    >>> prior.update(PosteriorMoments.of(posterior_means, torch.ones(2, 3)))
     >>> prior.mean.tolist(), round(prior.std[0].item() ** 2, 9)
     ([2.0, 0.0, 0.0], 2.0)
 """
@@ -32,6 +33,41 @@ def gaussian_kl_nats(
     return 0.5 * (ratio**2 + diff**2 - 1.0) - torch.log(ratio)
 
 
+class PosteriorMoments:
+    """What Algorithm 1's closed-form update needs of the training posteriors: their count and
+    per-weight sums of means and of second moments ``var + mean^2`` (float64).
+
+    Shards of the training data each compute theirs; ``+`` reduces them, so the update of a
+    distributed run equals one process's up to the order of additions.
+
+    Examples:
+        >>> import torch
+        >>> a = PosteriorMoments.of(torch.tensor([[1.0, 2.0]]), torch.tensor([[1.0, 0.5]]))
+        >>> b = PosteriorMoments.of(torch.tensor([[3.0, 2.0]]), torch.tensor([[1.0, 0.5]]))
+        >>> total = a + b
+        >>> total.count, total.sum_mean.tolist(), total.sum_second.tolist()
+        (2, [4.0, 4.0], [12.0, 8.5])
+    """
+
+    def __init__(self, count: int, sum_mean: torch.Tensor, sum_second: torch.Tensor) -> None:
+        self.count = int(count)
+        self.sum_mean = sum_mean
+        self.sum_second = sum_second
+
+    @classmethod
+    def of(cls, post_mean: torch.Tensor, post_std: torch.Tensor) -> PosteriorMoments:
+        """The moments of posteriors ``(num_data, num_params)``."""
+        mean, std = post_mean.detach().double().cpu(), post_std.detach().double().cpu()
+        return cls(mean.shape[0], mean.sum(dim=0), (std**2 + mean**2).sum(dim=0))
+
+    def __add__(self, other: PosteriorMoments) -> PosteriorMoments:
+        return PosteriorMoments(
+            self.count + other.count,
+            self.sum_mean + other.sum_mean,
+            self.sum_second + other.sum_second,
+        )
+
+
 class Prior(Protocol):
     """A diagonal Gaussian prior over the flat weights of an INR."""
 
@@ -47,8 +83,9 @@ class Prior(Protocol):
         """``(num_params,)`` prior standard deviations."""
         ...
 
-    def update(self, post_mean: torch.Tensor, post_std: torch.Tensor) -> None:
-        """Refit the prior to posteriors ``(num_data, num_params)`` of the training data."""
+    def update(self, moments: PosteriorMoments) -> None:
+        """Refit the prior to the [`PosteriorMoments`][combiner.priors.PosteriorMoments] of the
+        training data's posteriors."""
         ...
 
     def state(self) -> dict[str, torch.Tensor]:
@@ -138,11 +175,13 @@ class LearnedPrior(_SharedPrior):
         """``(num_params,)`` prior standard deviations (float64)."""
         return self._std
 
-    def update(self, post_mean: torch.Tensor, post_std: torch.Tensor) -> None:
-        """Closed form: ``mu_p = mean(mu_q)``, ``var_p = mean(var_q + (mu_q - mu_p)^2)``."""
-        post_mean, post_std = post_mean.detach().double().cpu(), post_std.detach().double().cpu()
-        self._mean = post_mean.mean(dim=0)
-        self._std = torch.sqrt((post_std**2 + (post_mean - self._mean) ** 2).mean(dim=0))
+    def update(self, moments: PosteriorMoments) -> None:
+        """Closed form: ``mu_p = mean(mu_q)``, ``var_p = mean(var_q + (mu_q - mu_p)^2)``
+        ``= mean(var_q + mu_q^2) - mu_p^2``."""
+        self._mean = moments.sum_mean / moments.count
+        # Clamped: rounding can push a variance that is ~0 a hair below 0.
+        variance = moments.sum_second / moments.count - self._mean**2
+        self._std = torch.sqrt(torch.clamp(variance, min=0.0))
 
     def state(self) -> dict[str, torch.Tensor]:
         """``mean`` and ``std``: all that defines this prior."""
@@ -185,10 +224,9 @@ class IsotropicPrior:
         """Each weight's layer scale, ``(num_params,)``."""
         return self.layer_std[self.layer_of_param]
 
-    def update(self, post_mean: torch.Tensor, post_std: torch.Tensor) -> None:
+    def update(self, moments: PosteriorMoments) -> None:
         """Closed form per layer: the root mean second moment of the posteriors' weights."""
-        post_mean, post_std = post_mean.detach().double().cpu(), post_std.detach().double().cpu()
-        second_moment = (post_std**2 + post_mean**2).mean(0)
+        second_moment = moments.sum_second / moments.count
         layers = int(self.layer_std.numel())
         total = torch.zeros(layers, dtype=torch.float64).index_add_(
             0, self.layer_of_param, second_moment

@@ -8,7 +8,7 @@ import torch
 
 from combiner import codec, container
 from combiner.partition import next_fit_blocks
-from combiner.priors import IsotropicPrior, LearnedPrior, gaussian_kl_nats
+from combiner.priors import IsotropicPrior, LearnedPrior, PosteriorMoments, gaussian_kl_nats
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def test_closed_form_prior_update_is_the_kl_optimum():
     post_mean = torch.randn(7, 5, generator=gen, dtype=torch.float64)
     post_std = torch.rand(7, 5, generator=gen, dtype=torch.float64) + 0.1
     prior = LearnedPrior(torch.zeros(5), torch.ones(5))
-    prior.update(post_mean, post_std)
+    prior.update(PosteriorMoments.of(post_mean, post_std))
     # Numerical optimum of the summed KL by gradient descent from elsewhere.
     mean = torch.zeros(5, dtype=torch.float64, requires_grad=True)
     log_std = torch.zeros(5, dtype=torch.float64, requires_grad=True)
@@ -121,7 +121,7 @@ def test_closed_form_prior_update_is_the_kl_optimum():
 def test_isotropic_prior_is_zero_mean_and_layerwise():
     layer_of_param = torch.tensor([0, 0, 1, 1, 1])
     prior = IsotropicPrior(torch.ones(2, dtype=torch.float64), layer_of_param)
-    prior.update(torch.tensor([[1.0, 1.0, 0.0, 0.0, 0.0]]), torch.ones(1, 5))
+    prior.update(PosteriorMoments.of(torch.tensor([[1.0, 1.0, 0.0, 0.0, 0.0]]), torch.ones(1, 5)))
     assert torch.all(prior.mean == 0)
     torch.testing.assert_close(prior.std, torch.tensor([2.0, 2.0, 1.0, 1.0, 1.0]).sqrt().double())
 
