@@ -119,9 +119,9 @@ class RayEngine:
     ) -> Iterator[tuple[Any, Result | BaseException]]:
         """See [`Engine.map_unordered`][combiner.engines.Engine.map_unordered]."""
         ray = self._ray
-        task = ray.remote(num_cpus=1, max_retries=self.retries, retry_exceptions=False)(fn)
-        shared_ref = ray.put(shared)
-        pending = {task.remote(item, shared_ref): item for item in items}
+        task = ray.remote(num_cpus=1, max_retries=self.retries, retry_exceptions=False)(_apply)
+        fn_ref, shared_ref = ray.put(fn), ray.put(shared)
+        pending = {task.remote(fn_ref, item, shared_ref): item for item in items}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             item = pending.pop(done[0])
@@ -134,6 +134,11 @@ class RayEngine:
         """Shut down the local Ray this engine started (a cluster it joined stays up)."""
         if self._started and self._ray.is_initialized():
             self._ray.shutdown()
+
+
+def _apply(fn: Callable[[Any, Any], Result], item: Any, shared: Any) -> Result:
+    # One remote function for every callable: Ray takes functions, not partials or objects.
+    return fn(item, shared)
 
 
 ENGINES: dict[str, Callable[..., Engine]] = {
