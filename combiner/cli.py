@@ -16,7 +16,7 @@ from scipy.io import wavfile
 from combiner import codec, container, evaluate
 from combiner.dataset import compress_dataset
 from combiner.demo import DEMO_PRIOR
-from combiner.engines import ENGINES
+from combiner.engines import ENGINES, Engine, get_engine
 from combiner.errors import CombinerError, ContainerError, InputError
 from combiner.inputs import modality_of, read_signal
 from combiner.inr import NAMED_NETS
@@ -239,6 +239,22 @@ def _evaluate(args: argparse.Namespace) -> None:
     else:
         data, modality = cifar10_samples()[0][: args.images], "image"
         anchors, what = args.anchors or "cifar10", "cifar10"
+    engine_options = _engine_options(args)
+    engine = get_engine(engine_options.pop("engine"), **engine_options)
+    try:
+        _evaluate_on(engine, data, modality, anchors, what, args)
+    finally:
+        engine.close()
+
+
+def _evaluate_on(
+    engine: Engine,
+    data: np.ndarray,
+    modality: str,
+    anchors: str | None,
+    what: str,
+    args: argparse.Namespace,
+) -> None:
     audio = modality == "audio"
     options = {"modality_options": _modality_options(modality, args)}
     log = Path(args.output).with_suffix(".jsonl")
@@ -246,7 +262,8 @@ def _evaluate(args: argparse.Namespace) -> None:
     shipped = [n for n in available_priors() if n.startswith("cifar-learned")]
     sweep = shipped if args.priors is None else args.priors
     for name in sweep:
-        evaluate.append(log, evaluate.combiner_run(data, name, label, args.preset, **options))
+        row = evaluate.combiner_run(data, name, label, args.preset, engine, **options)
+        evaluate.append(log, row)
     ablations = [
         (args.isotropic, "COMBINER isotropic prior", {}),
         (args.ablation_prior if args.mrc else None, "COMBINER with MRC", {"coder": "mrc"}),
@@ -259,7 +276,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     for prior, run_label, run_options in ablations:
         if prior:
             row = evaluate.combiner_run(
-                data, prior, run_label, args.preset, **options, **run_options
+                data, prior, run_label, args.preset, engine, **options, **run_options
             )
             evaluate.append(log, row)
     if args.exact_sample:
@@ -413,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--sample-rate", type=int, default=16_000, help="expected WAV sample rate")
     ev.add_argument("--chunk", type=int, default=48_000, help="audio chunk length (samples)")
     ev.add_argument("--channels-last", action="store_true", help=CHANNELS_LAST_HELP)
+    _add_engine_arguments(ev)
     ev.set_defaults(run=_evaluate)
     priors = sub.add_parser("priors", help="list the shipped priors with their measured rates")
     priors.set_defaults(run=_priors)

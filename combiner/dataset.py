@@ -44,7 +44,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from combiner import codec
@@ -54,6 +53,7 @@ from combiner.inputs import MODALITY_OF_SUFFIX, read_signal
 from combiner.priorfile import PriorFile
 from combiner.safeio import write_atomically
 from combiner.shipped import default_prior_name, load_prior
+from combiner.threads import torch_threads
 
 MANIFEST = "manifest.jsonl"
 #: Suffixes listed as inputs besides ``.png``, ``.jpg``, ``.wav`` and ``.npy`` (Pillow reads
@@ -168,7 +168,13 @@ def compress_batch(batch: Batch, shared: tuple[Settings, PriorFile | None]) -> l
     fails alone, with its error; the others are unaffected.
     """
     settings, prior_file = shared
-    torch.set_num_threads(settings.threads)
+    with torch_threads(settings.threads):
+        return _compress_files(batch, settings, prior_file)
+
+
+def _compress_files(
+    batch: Batch, settings: Settings, prior_file: PriorFile | None
+) -> list[FileResult]:
     results = {name: FileResult(name) for name in batch.inputs}
     groups: dict[tuple[str, tuple[int, ...]], list[tuple[str, np.ndarray]]] = {}
     for name in batch.inputs:

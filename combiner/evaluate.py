@@ -27,6 +27,8 @@ import torch
 from PIL import Image
 
 from combiner import codec
+from combiner.engines import Engine, get_engine
+from combiner.parallel import compress_many
 from combiner.shipped import load_prior
 from combiner.signals import get_modality
 
@@ -163,17 +165,32 @@ def audio_baselines(
 
 
 def combiner_run(
-    data: np.ndarray, prior_name: str, label: str, preset: str, **options: object
+    data: np.ndarray,
+    prior_name: str,
+    label: str,
+    preset: str,
+    engine: str | Engine = "local",
+    **options: object,
 ) -> dict:
     """Compress and decompress ``data`` with one prior; rate, distortion, timings, peak memory.
 
     ``options`` go to [`combiner.codec.compress`][combiner.codec.compress] (``coder``, ``finetune``,
-    ``modality_options``...). Peak memory is the process's resident high-water mark (and the
-    GPU's peak allocation when fitting ran there), so it bounds the whole run.
+    ``modality_options``...). The data is fitted as one batch, or, on an ``engine`` with
+    several workers, as one batch per worker (``encode_s_per_datum`` is then wall time over
+    the data). Peak memory is this process's resident high-water mark (and the GPU's peak
+    allocation when fitting ran there).
     """
     prior = load_prior(prior_name)
     start = time.perf_counter()
-    results = codec.compress(data, prior, preset=preset, **options)
+    runner = engine if not isinstance(engine, str) else get_engine(engine)
+    try:
+        results = compress_many(
+            data, prior, runner.workers, -(-len(data) // runner.workers), runner,
+            preset=preset, **options,
+        )  # fmt: skip
+    finally:
+        if isinstance(engine, str):
+            runner.close()
     encode_s = (time.perf_counter() - start) / len(data)
     start = time.perf_counter()
     decoded = [codec.decompress(r.data, prior) for r in results]

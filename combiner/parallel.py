@@ -1,15 +1,16 @@
-"""Compressing many signals: batches spread over worker processes on one machine.
+"""Compressing many signals held in memory: batches on an engine (local processes or Ray).
 
 Encoding is embarrassingly parallel: every datum has its own network, and batches share
-nothing but the (read-only) prior. [`compress_many`][combiner.parallel.compress_many] cuts a
-dataset into batches and runs
-them in a process pool; each worker fits its batch (on its own GPU slice when the caller pins
-devices per process, on the CPU otherwise). Files and reconstructions come back in input order.
+nothing but the (read-only) prior. [`compress_many`][combiner.parallel.compress_many] cuts an
+array of signals into batches and runs them on an engine ([`combiner.engines`][combiner.engines]);
+each batch fits on ``threads`` torch threads (by default the CPUs shared out among the workers).
+Files and reconstructions come back in input order. For a folder of files, with a manifest and
+resumption, see [`combiner.dataset`][combiner.dataset].
 
-Across several GPUs or machines use the same unit of work with an existing engine: e.g. launch
-one process per GPU with ``torchrun --nproc_per_node=N your_script.py`` and have process
-``RANK`` call ``codec.compress(images[RANK::WORLD_SIZE], prior, device=f"cuda:{LOCAL_RANK}")``,
-or submit one ``codec.compress`` task per batch to Ray. No collective communication is needed.
+Several GPUs work the same way with an engine whose tasks ask for one (see the datasets
+how-to), or with ``torchrun --nproc_per_node=N``: process ``RANK`` calls
+``codec.compress(images[RANK::WORLD_SIZE], prior, device=f"cuda:{LOCAL_RANK}")``. No
+collective communication is needed.
 
 Examples:
     >>> import numpy as np
@@ -23,24 +24,22 @@ Examples:
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-from concurrent.futures import ProcessPoolExecutor
-
 import numpy as np
-import torch
 
+import rectools
 from combiner import codec
+from combiner.engines import Engine, get_engine
+from combiner.errors import CombinerError, InputError
+from combiner.threads import torch_threads
 
 
-def _worker_init(threads: int) -> None:
-    # Workers share the machine's cores: one torch thread pool each would oversubscribe them.
-    torch.set_num_threads(threads)
-
-
-def _compress_batch(args: tuple) -> list[codec.CompressResult]:
-    batch, prior_file, options = args
-    return codec.compress(batch, prior_file, **options)
+def _compress_batch(
+    batch: tuple[int, np.ndarray], shared: tuple[codec.PriorFile, dict, int]
+) -> list[codec.CompressResult]:
+    _, data = batch
+    prior_file, options, threads = shared
+    with torch_threads(threads):
+        return codec.compress(data, prior_file, **options)
 
 
 def compress_many(
@@ -48,30 +47,45 @@ def compress_many(
     prior_file: codec.PriorFile,
     workers: int = 2,
     batch_size: int = 32,
+    engine: str | Engine = "local",
+    threads: int | None = None,
     **options: object,
 ) -> list[codec.CompressResult]:
-    """Compress ``data`` ``(N, *grid, C)`` in batches over ``workers`` processes.
+    """Compress ``data`` ``(N, *grid, C)`` in batches of ``batch_size`` on an engine.
 
     Args:
         data: the signals, all of one shape.
-        prior_file: the shared prior (sent to each worker once per batch).
-        workers: worker processes (1 runs in this process).
-        batch_size: signals fitted together in one worker.
+        prior_file: the shared prior (sent to each worker once).
+        workers: worker processes (``1``: this process) or CPUs of a local Ray.
+        batch_size: signals fitted together (a signal's bytes depend on its batch).
+        engine: ``"local"``, ``"ray"`` or an [`Engine`][combiner.engines.Engine].
+        threads: torch threads per batch (default: the CPUs divided among the workers).
         **options: passed to [`combiner.codec.compress`][combiner.codec.compress] (``preset``,
             ``coder``, ``seed``...).
 
     Returns:
         One result per signal, in input order.
+
+    Raises:
+        InputError: bad ``workers`` or ``batch_size``.
+        CombinerError: a batch failed (its error is attached).
     """
     if workers < 1 or batch_size < 1:
-        raise ValueError("workers and batch_size must be positive")
-    batches = [data[i : i + batch_size] for i in range(0, len(data), batch_size)]
-    jobs = [(batch, prior_file, options) for batch in batches]
-    if workers == 1:
-        return [r for job in jobs for r in _compress_batch(job)]
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    context = multiprocessing.get_context("spawn")  # safe with torch and CUDA
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_worker_init, initargs=(threads,)
-    ) as pool:
-        return [r for results in pool.map(_compress_batch, jobs) for r in results]
+        raise InputError("workers and batch_size must be positive")
+    runner = engine if not isinstance(engine, str) else get_engine(engine, workers)
+    threads = threads or max(1, rectools.available_workers() // runner.workers)
+    batches = [(i, data[i : i + batch_size]) for i in range(0, len(data), batch_size)]
+    done: dict[int, list[codec.CompressResult]] = {}
+    try:
+        for (start, _), outcome in runner.map_unordered(
+            _compress_batch, batches, (prior_file, options, threads)
+        ):
+            if isinstance(outcome, BaseException):
+                if isinstance(outcome, CombinerError):
+                    raise outcome
+                raise CombinerError(f"the batch from signal {start} failed: {outcome}") from outcome
+            done[start] = outcome
+    finally:
+        if isinstance(engine, str):
+            runner.close()
+    return [r for start, _ in batches for r in done[start]]

@@ -7,7 +7,7 @@ And two processes that each spin two OpenMP threads on two cores wait on each ot
 compressions at once took 236 s against 29 s one after the other. So small fits run on one
 thread (two at once then take 12.8 s, against 26.1 s in turn), large ones on the CPUs this
 process may use (its affinity mask and cgroup CPU quota). ``COMBINER_THREADS`` overrides
-both; an explicit lower ``torch.set_num_threads`` (as ``compress_many``'s workers set) is kept.
+both; an explicit lower ``torch.set_num_threads`` (as ``compress_many``'s batches set) is kept.
 
 Examples:
     >>> from combiner.threads import threads_for

@@ -17,13 +17,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from combiner import codec, engines
+from combiner import codec, engines, evaluate, parallel
 from combiner.data import cifar10_samples
 from combiner.dataset import MANIFEST, Manifest, Settings, compress_batch, compress_dataset
 from combiner.errors import InputError
-from combiner.shipped import prior_for_file
+from combiner.shipped import load_prior, prior_for_file
 
 IMAGES = 6
+PRIOR = "cifar-learned-beta2e-06"
 
 
 @pytest.fixture(scope="module")
@@ -200,3 +201,13 @@ def test_sharded_prior_training_on_ray_matches_one_process(ray_engine):
         assert float(((a - b).abs() / b.abs().clamp(min=1e-12)).max()) < 1e-5
     np.testing.assert_allclose(distributed.kl_bits_per_weight, local.kl_bits_per_weight, rtol=1e-5)
     assert [b.tolist() for b in distributed.blocks] == [b.tolist() for b in local.blocks]
+
+
+def test_evaluate_and_compress_many_run_on_ray(ray_engine):
+    data = cifar10_samples()[0][:4]
+    prior = load_prior(PRIOR)
+    on_ray = parallel.compress_many(data, prior, batch_size=2, engine=ray_engine, preset="tiny")
+    local = parallel.compress_many(data, prior, workers=1, batch_size=2, threads=1, preset="tiny")
+    assert [r.data for r in on_ray] == [r.data for r in local]
+    row = evaluate.combiner_run(data, PRIOR, "COMBINER", "tiny", engine=ray_engine)
+    assert row["bpp"] == pytest.approx(np.mean([r.bpp for r in on_ray]))
