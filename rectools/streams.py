@@ -108,24 +108,22 @@ class CandidateStream(Protocol):
         ...
 
 
-class PhiloxStream:
-    """Pseudo-random candidates from counter-based Philox4x64-10 (bit-compatible with NumPy's)
-    and Box-Muller normals: the first stream, which every ``.cmb`` file before the
-    "philox4x32" stream uses.
+class _KernelStream:
+    """A stream whose three methods are kernels of [`rectools.ops`][rectools.ops]."""
 
-    Decoding candidate ``i`` costs O(dim) whatever ``i`` is.
-    """
-
-    name = "philox"
+    name: str
     independent = True
+    _normals: Callable[..., np.ndarray]
+    _uniforms: Callable[..., np.ndarray]
+    _log_weights: Callable[..., np.ndarray]
 
     def standard_normals(self, key: np.ndarray, start: int, count: int, dim: int) -> np.ndarray:
         """Standard normals of candidates ``start .. start + count - 1``; ``(count, dim)``."""
-        return ops.philox_normals(key, start, count, dim)
+        return self._normals(key, start, count, dim)
 
     def uniforms(self, key: np.ndarray, start: int, count: int, dim: int) -> np.ndarray:
         """Uniforms on ``(0, 1)`` of candidates ``start .. start + count - 1``; ``(count, dim)``."""
-        return ops.philox_uniforms(key, start, count, dim)
+        return self._uniforms(key, start, count, dim)
 
     def gaussian_log_weights(
         self,
@@ -137,12 +135,26 @@ class PhiloxStream:
         offset: float,
     ) -> np.ndarray:
         """``log q/p`` of candidates ``start .. start + count - 1`` of the Gaussian ``p``, never
-        storing them; ``(count,)``.
+        storing them all; ``(count,)``.
         """
-        return ops.gaussian_log_weights(key, start, count, scale, shift, offset)
+        return self._log_weights(key, start, count, scale, shift, offset)
 
 
-class Philox32Stream:
+class PhiloxStream(_KernelStream):
+    """Pseudo-random candidates from counter-based Philox4x64-10 (bit-compatible with NumPy's)
+    and Box-Muller normals: the first stream, which every ``.cmb`` file before the
+    "philox4x32" stream uses.
+
+    Decoding candidate ``i`` costs O(dim) whatever ``i`` is.
+    """
+
+    name = "philox"
+    _normals = staticmethod(ops.philox_normals)
+    _uniforms = staticmethod(ops.philox_uniforms)
+    _log_weights = staticmethod(ops.gaussian_log_weights)
+
+
+class Philox32Stream(_KernelStream):
     """Pseudo-random candidates from Philox4x32-10 (Random123's) and ziggurat normals: the
     default stream, about five times faster to score than
     [`PhiloxStream`][rectools.streams.PhiloxStream].
@@ -156,29 +168,9 @@ class Philox32Stream:
     """
 
     name = "philox4x32"
-    independent = True
-
-    def standard_normals(self, key: np.ndarray, start: int, count: int, dim: int) -> np.ndarray:
-        """Standard normals of candidates ``start .. start + count - 1``; ``(count, dim)``."""
-        return ops.philox32_normals(key, start, count, dim)
-
-    def uniforms(self, key: np.ndarray, start: int, count: int, dim: int) -> np.ndarray:
-        """Uniforms on ``(0, 1)`` of candidates ``start .. start + count - 1``; ``(count, dim)``."""
-        return ops.philox32_uniforms(key, start, count, dim)
-
-    def gaussian_log_weights(
-        self,
-        key: np.ndarray,
-        start: int,
-        count: int,
-        scale: np.ndarray,
-        shift: np.ndarray,
-        offset: float,
-    ) -> np.ndarray:
-        """``log q/p`` of candidates ``start .. start + count - 1`` of the Gaussian ``p``, a few
-        thousand normals at a time; ``(count,)``.
-        """
-        return ops.philox32_gaussian_log_weights(key, start, count, scale, shift, offset)
+    _normals = staticmethod(ops.philox32_normals)
+    _uniforms = staticmethod(ops.philox32_uniforms)
+    _log_weights = staticmethod(ops.philox32_gaussian_log_weights)
 
 
 class SobolStream:
