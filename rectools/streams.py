@@ -24,8 +24,6 @@ from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
-from scipy import special
-from scipy.stats import qmc
 
 from rectools import ops
 
@@ -188,6 +186,8 @@ class SobolStream:
         """Scrambled Sobol points ``start .. start + count - 1`` on ``(0, 1)^dim``; ``(count,
         dim)``.
         """
+        from scipy.stats import qmc  # imported on first use: scipy.stats takes 0.4 s to load
+
         seeds = np.random.SeedSequence([int(key[0]), int(key[1]), _SOBOL_TAG])
         scramble = np.random.Generator(np.random.Philox(seeds))
         engine = qmc.Sobol(d=dim, scramble=True, rng=scramble)
@@ -202,6 +202,8 @@ class SobolStream:
 
     def standard_normals(self, key: np.ndarray, start: int, count: int, dim: int) -> np.ndarray:
         """Sobol points mapped through the normal quantile; ``(count, dim)`` float64."""
+        from scipy import special
+
         return special.ndtri(self.uniforms(key, start, count, dim))
 
     def gaussian_log_weights(

@@ -6,7 +6,6 @@ import math
 from itertools import pairwise
 
 import numpy as np
-from scipy import integrate
 
 from rectools import ops
 from rectools.coders.base import ImportanceSamplingCoder, _kl_or_nan
@@ -100,6 +99,8 @@ class AStarCoder(ImportanceSamplingCoder):
         ``P(k) = q_k ∫_0^{N / w_k} (1 - Σ_j p_j min(1, v w_j / N))^{N-1} dv``.
         Unlike MRC's law this is not a Gumbel-max categorical: the two differ at finite N.
         """
+        from scipy import integrate  # a diagnostic: not loaded with every coder
+
         w = np.divide(q_probs, p_probs, out=np.zeros_like(q_probs), where=p_probs > 0)
         out = np.zeros(q_probs.size)
         for k in np.flatnonzero(q_probs > 0):

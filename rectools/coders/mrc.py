@@ -6,7 +6,6 @@ import math
 from itertools import pairwise
 
 import numpy as np
-from scipy import integrate, special
 
 from rectools.coders.base import ImportanceSamplingCoder
 from rectools.coders.registry import register_coder
@@ -61,6 +60,8 @@ class MRCCoder(ImportanceSamplingCoder):
         candidates, ``w = q / p``); writing ``1/S = ∫ e^{-sS} ds`` gives
         ``P(k) = ∫_0^∞ q_k e^{-u w_k / N} φ(u / N)^{N-1} du`` with ``φ(s) = Σ_j p_j e^{-s w_j}``.
         """
+        from scipy import integrate, special  # a diagnostic: not loaded with every coder
+
         w = np.divide(q_probs, p_probs, out=np.zeros_like(q_probs), where=p_probs > 0)
         log_p = np.log(p_probs, where=p_probs > 0, out=np.full_like(p_probs, -np.inf))
 
