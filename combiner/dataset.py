@@ -343,7 +343,7 @@ def compress_dataset(
         if not all(manifest.finished(n, settings, root, out) for n in b.inputs)
     ]
     redo = {name for batch in todo for name in batch.inputs}
-    skipped = sum(1 for n in names if n not in redo and manifest.entries[n]["status"] == "ok")
+    skipped = sum(1 for n in names if n not in redo and manifest.entries[n].get("status") == "ok")
     summary = DatasetSummary(files=len(names), skipped=skipped)
     runner = (
         engine if not isinstance(engine, str) else get_engine(engine, workers, **engine_options)

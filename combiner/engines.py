@@ -111,7 +111,11 @@ class RayEngine:
         self._started = not ray.is_initialized()
         if self._started:
             options = {"address": address} if address else {"num_cpus": int(workers)}
-            ray.init(**options, include_dashboard=False, logging_level="ERROR")
+            try:
+                ray.init(**options, include_dashboard=False, logging_level="ERROR")
+            except (ConnectionError, RuntimeError, ValueError) as err:
+                where = f"the Ray cluster at {address}" if address else "a local Ray"
+                raise InputError(f"could not start or join {where}: {err}") from None
         self.workers = int(ray.cluster_resources().get("CPU", workers))
 
     def map_unordered(
