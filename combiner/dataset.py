@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from combiner import codec
+from combiner import codec, container
 from combiner.engines import Engine, get_engine
 from combiner.errors import CombinerError, InputError
 from combiner.inputs import MODALITY_OF_SUFFIX, read_signal
@@ -332,8 +332,13 @@ def compress_dataset(
     if not names:
         raise InputError(f"no image, WAV or .npy file under {in_dir}")
     settings = Settings(prior, preset, seed, coder, batch_size, threads, sample_rate, channels_last)
-    if preset not in codec.PRESETS:  # fail now, not in every worker
+    # Fail now, not in every worker.
+    if preset not in codec.PRESETS:
         raise InputError(f"unknown preset {preset!r}; choose one of {sorted(codec.PRESETS)}")
+    if coder not in container.CODERS:
+        raise InputError(
+            f"the .cmb format has no coder {coder!r}; choose one of {container.CODERS}"
+        )
     prior_file = load_prior(prior) if prior else None
     out.mkdir(parents=True, exist_ok=True)
     manifest = Manifest(out)

@@ -111,6 +111,8 @@ def test_bad_requests_fail_before_any_work(folder, tmp_path):
         compress_dataset(tmp_path, tmp_path / "out")
     with pytest.raises(InputError, match="unknown preset"):
         compress_dataset(folder, tmp_path / "out", preset="slow")
+    with pytest.raises(InputError, match="no coder 'orc'"):
+        compress_dataset(folder, tmp_path / "out", coder="orc")
     with pytest.raises(InputError, match="unknown engine"):
         compress_dataset(folder, tmp_path / "out", engine="spark")
 
