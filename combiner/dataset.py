@@ -232,6 +232,9 @@ class Manifest:
     def __init__(self, folder: Path) -> None:
         self.path = folder / MANIFEST
         self.entries: dict[str, dict] = {}
+        if self.path.is_symlink() or (self.path.exists() and not self.path.is_file()):
+            # Appending through a planted link would write into whatever it points at.
+            raise InputError(f"{self.path} is not a regular file: remove it or pick another folder")
         if self.path.exists():
             for line in self.path.read_text(errors="replace").splitlines():
                 try:
@@ -255,7 +258,8 @@ class Manifest:
     def append(self, entry: dict) -> None:
         """Record one file, durably."""
         self.entries[entry["input"]] = entry
-        with open(self.path, "a", encoding="utf-8") as f:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+        with open(os.open(self.path, flags, 0o666), "a", encoding="utf-8") as f:
             f.write(json.dumps(entry, sort_keys=True) + "\n")
             f.flush()
             os.fsync(f.fileno())

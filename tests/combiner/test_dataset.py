@@ -117,6 +117,17 @@ def test_bad_requests_fail_before_any_work(folder, tmp_path):
         compress_dataset(folder, tmp_path / "out", engine="spark")
 
 
+def test_a_planted_manifest_link_is_refused_and_its_target_untouched(folder, tmp_path):
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / MANIFEST).symlink_to(target)
+    with pytest.raises(InputError, match="not a regular file"):
+        compress_dataset(folder, out, preset="tiny", progress=False)
+    assert target.read_text() == "keep me" and not list(out.glob("*.cmb"))
+
+
 def test_without_ray_the_command_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray now fails
     with pytest.raises(InputError, match=r"pip install 'combiner\[ray\]'"):
