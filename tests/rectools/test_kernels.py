@@ -177,3 +177,12 @@ def test_philox4x32_stream_matches_twin(start, count, dim):
     )
     # The fused kernel sums each candidate's terms in coordinate order, as the plain one does.
     np.testing.assert_array_equal(kernels.normal_log_weights(fast, scale, shift, 0.25), weights)
+
+
+def test_philox4x32_normals_at_any_positions_match_the_stream_and_twin():
+    whole = kernels.philox32_normals(KEY, 0, 3000, 1)[:, 0]
+    flat = np.array([2999, 0, 17, 1500, 17], dtype=np.int64)
+    np.testing.assert_array_equal(kernels.philox32_normals_at(KEY, flat), whole[flat])
+    np.testing.assert_allclose(
+        kernels_reference.philox32_normals_at(KEY, flat), whole[flat], rtol=ULP_RTOL, atol=0
+    )
