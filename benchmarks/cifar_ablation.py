@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -42,7 +41,6 @@ from combiner.inr import CIFAR_NET
 OUT = Path(__file__).resolve().parent / "out"
 LOG = OUT / "cifar_ablation.jsonl"
 PRIORS = OUT / "ablation_priors"
-FOOLBOX = OUT / "data" / "foolbox"
 
 
 #: The posterior schedule every variant starts from: the ``fast`` preset as it was before this
@@ -134,32 +132,10 @@ VARIANTS = {
 
 def _foolbox_photos() -> list[np.ndarray]:
     """foolbox's 20 ImageNet sample photos (MIT), whole, downsampled to 32x32 like CIFAR."""
-    if not FOOLBOX.exists():
-        import subprocess
-        import sys
+    from unseen_photos import foolbox_photos
 
-        wheels = OUT / "data" / "wheels"
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "-q",
-                "foolbox==3.3.4",
-                "-d",
-                str(wheels),
-            ],
-            check=True,
-        )
-        FOOLBOX.mkdir(parents=True)
-        with zipfile.ZipFile(next(wheels.glob("foolbox-*.whl"))) as wheel:
-            for name in wheel.namelist():
-                if name.startswith("foolbox/data/imagenet_"):
-                    (FOOLBOX / Path(name).name).write_bytes(wheel.read(name))
     photos = []
-    for path in sorted(FOOLBOX.glob("*.jpg")):
+    for path in foolbox_photos():
         with Image.open(path) as img:
             rgb = img.convert("RGB")
         # Whole photo and two near-whole crops, each downsampled to 32x32, and their mirrors.

@@ -16,7 +16,7 @@ from scipy.io import wavfile
 from combiner import codec, container, evaluate
 from combiner.dataset import compress_dataset
 from combiner.demo import DEMO_PRIOR
-from combiner.engines import ENGINES, Engine, get_engine
+from combiner.engines import ENGINES, Engine, engine_for
 from combiner.errors import CombinerError, ContainerError, InputError
 from combiner.inputs import modality_of, read_signal
 from combiner.inr import NAMED_NETS
@@ -240,11 +240,8 @@ def _evaluate(args: argparse.Namespace) -> None:
         data, modality = cifar10_samples()[0][: args.images], "image"
         anchors, what = args.anchors or "cifar10", "cifar10"
     engine_options = _engine_options(args)
-    engine = get_engine(engine_options.pop("engine"), **engine_options)
-    try:
+    with engine_for(engine_options.pop("engine"), **engine_options) as engine:
         _evaluate_on(engine, data, modality, anchors, what, args)
-    finally:
-        engine.close()
 
 
 def _evaluate_on(

@@ -26,7 +26,7 @@ import torch
 
 import rectools
 from combiner import container
-from combiner.engines import Engine, get_engine
+from combiner.engines import Engine, engine_for, threads_per_worker
 from combiner.errors import CombinerError, ContainerError, InputError
 from combiner.fit import BlockPenalties, fit_posteriors
 from combiner.inr import INRConfig, VariationalINR, forward, fourier_features, siren_bounds
@@ -323,11 +323,8 @@ def train_prior(
     init_std = 0.1 if prior_init_scale is None else prior_init_scale * siren_bounds(config)
     current = initial_prior(prior, config.layer_of_param(), init_std)
     states = _shards(images.shape[0], shards, seed)
-    runner = (
-        engine if not isinstance(engine, str) else get_engine(engine, workers, **engine_options)
-    )
-    threads = max(1, rectools.available_workers() // runner.workers)
-    try:
+    with engine_for(engine, workers, **engine_options) as runner:
+        threads = threads_per_worker(runner)
         for epoch in progress(range(schedule.prior_epochs), "prior epochs"):
             steps = schedule.prior_first_steps if epoch == 0 else schedule.prior_steps
             job = _ShardJob(
@@ -342,9 +339,6 @@ def train_prior(
             states = [fitted[s.index][0] for s in states]
             # Summed in shard order, whatever order the shards finished in.
             current.update(sum((fitted[s.index][1] for s in states[1:]), fitted[0][1]))
-    finally:
-        if isinstance(engine, str):
-            runner.close()
     kl_sum = torch.zeros(config.num_params, dtype=torch.float64)
     for shard in states:
         net = shard.net(config, init_variance, "cpu")

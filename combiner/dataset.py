@@ -47,7 +47,7 @@ import numpy as np
 from tqdm import tqdm
 
 from combiner import codec, container
-from combiner.engines import Engine, get_engine
+from combiner.engines import Engine, engine_for
 from combiner.errors import CombinerError, InputError
 from combiner.inputs import MODALITY_OF_SUFFIX, read_signal
 from combiner.priorfile import PriorFile
@@ -354,19 +354,18 @@ def compress_dataset(
     redo = {name for batch in todo for name in batch.inputs}
     skipped = sum(1 for n in names if n not in redo and manifest.entries[n].get("status") == "ok")
     summary = DatasetSummary(files=len(names), skipped=skipped)
-    runner = (
-        engine if not isinstance(engine, str) else get_engine(engine, workers, **engine_options)
-    )
-    summary.engine = f"{runner.name} ({runner.workers} workers)"
-    start = time.perf_counter()
-    coded: list[FileResult] = []
-    bar = tqdm(
-        total=len(names),
-        initial=len(names) - len(redo),
-        desc="files",
-        disable=None if progress else True,
-    )
-    try:
+    with (
+        engine_for(engine, workers, **engine_options) as runner,
+        tqdm(
+            total=len(names),
+            initial=len(names) - len(redo),
+            desc="files",
+            disable=None if progress else True,
+        ) as bar,
+    ):
+        summary.engine = f"{runner.name} ({runner.workers} workers)"
+        start = time.perf_counter()
+        coded: list[FileResult] = []
         for batch, outcome in runner.map_unordered(task, todo, (settings, prior_file)):
             for result, lost in _results_of(batch, outcome):
                 entry = _record(result, settings, root, out, lost)
@@ -374,10 +373,6 @@ def compress_dataset(
                 if result.data is not None:
                     coded.append(result)
             bar.update(len(batch.inputs))
-    finally:
-        bar.close()
-        if isinstance(engine, str):
-            runner.close()
     summary.seconds = time.perf_counter() - start
     summary.done = len(coded)
     listed = set(names)

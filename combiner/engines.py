@@ -17,11 +17,13 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Protocol
 
+import rectools
 from combiner.errors import InputError
 
 Result = Any
@@ -162,3 +164,25 @@ def get_engine(name: str, workers: int = 1, **options: object) -> Engine:
     except KeyError:
         raise InputError(f"unknown engine {name!r}; choose one of {sorted(ENGINES)}") from None
     return factory(workers=workers, **options)
+
+
+@contextlib.contextmanager
+def engine_for(engine: str | Engine, workers: int = 1, **options: object) -> Iterator[Engine]:
+    """``engine`` itself, or the engine registered under that name for the ``with`` block.
+
+    An engine made here is closed when the block ends; one passed in stays open (its owner
+    closes it), so a caller may reuse one Ray session for many jobs.
+    """
+    if not isinstance(engine, str):
+        yield engine
+        return
+    runner = get_engine(engine, workers, **options)
+    try:
+        yield runner
+    finally:
+        runner.close()
+
+
+def threads_per_worker(engine: Engine) -> int:
+    """Torch threads each of ``engine``'s workers may use: this machine's CPUs shared out."""
+    return max(1, rectools.available_workers() // engine.workers)

@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 
 from combiner import codec
-from combiner.engines import Engine, get_engine
+from combiner.engines import Engine, engine_for
 from combiner.parallel import compress_many
 from combiner.shipped import load_prior
 from combiner.signals import get_modality
@@ -182,15 +182,11 @@ def combiner_run(
     """
     prior = load_prior(prior_name)
     start = time.perf_counter()
-    runner = engine if not isinstance(engine, str) else get_engine(engine)
-    try:
+    with engine_for(engine) as runner:
         results = compress_many(
             data, prior, runner.workers, -(-len(data) // runner.workers), runner,
             preset=preset, **options,
         )  # fmt: skip
-    finally:
-        if isinstance(engine, str):
-            runner.close()
     encode_s = (time.perf_counter() - start) / len(data)
     start = time.perf_counter()
     decoded = [codec.decompress(r.data, prior) for r in results]

@@ -26,9 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-import rectools
 from combiner import codec
-from combiner.engines import Engine, get_engine
+from combiner.engines import Engine, engine_for, threads_per_worker
 from combiner.errors import CombinerError, InputError
 from combiner.threads import torch_threads
 
@@ -72,11 +71,10 @@ def compress_many(
     """
     if workers < 1 or batch_size < 1:
         raise InputError("workers and batch_size must be positive")
-    runner = engine if not isinstance(engine, str) else get_engine(engine, workers)
-    threads = threads or max(1, rectools.available_workers() // runner.workers)
     batches = [(i, data[i : i + batch_size]) for i in range(0, len(data), batch_size)]
     done: dict[int, list[codec.CompressResult]] = {}
-    try:
+    with engine_for(engine, workers) as runner:
+        threads = threads or threads_per_worker(runner)
         for (start, _), outcome in runner.map_unordered(
             _compress_batch, batches, (prior_file, options, threads)
         ):
@@ -85,7 +83,4 @@ def compress_many(
                     raise outcome
                 raise CombinerError(f"the batch from signal {start} failed: {outcome}") from outcome
             done[start] = outcome
-    finally:
-        if isinstance(engine, str):
-            runner.close()
     return [r for start, _ in batches for r in done[start]]
