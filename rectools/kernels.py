@@ -495,17 +495,24 @@ _ZIG_TAIL = float(_zt.EDGES[1])
 
 
 @njit
-def _philox4x32(
+def _philox32_round(
     c0: np.uint64, c1: np.uint64, c2: np.uint64, c3: np.uint64, k0: np.uint64, k1: np.uint64
 ) -> tuple[np.uint64, np.uint64, np.uint64, np.uint64]:
     # Words are 32-bit values held in uint64: a product of two fits exactly.
+    p0 = _P32_M0 * c0
+    p1 = _P32_M1 * c2
+    return (p1 >> _S32) ^ c1 ^ k0, p1 & _MASK32, (p0 >> _S32) ^ c3 ^ k1, p0 & _MASK32
+
+
+@njit
+def _philox4x32(
+    c0: np.uint64, c1: np.uint64, c2: np.uint64, c3: np.uint64, k0: np.uint64, k1: np.uint64
+) -> tuple[np.uint64, np.uint64, np.uint64, np.uint64]:
     for r in range(10):
         if r > 0:
             k0 = (k0 + _P32_W0) & _MASK32
             k1 = (k1 + _P32_W1) & _MASK32
-        p0 = _P32_M0 * c0
-        p1 = _P32_M1 * c2
-        c0, c1, c2, c3 = (p1 >> _S32) ^ c1 ^ k0, p1 & _MASK32, (p0 >> _S32) ^ c3 ^ k1, p0 & _MASK32
+        c0, c1, c2, c3 = _philox32_round(c0, c1, c2, c3, k0, k1)
     return c0, c1, c2, c3
 
 
@@ -556,12 +563,7 @@ def _philox32_blocks(first_pair: int, pairs: int, key32: np.ndarray, raw: np.nda
             k0 = (k0 + _P32_W0) & _MASK32
             k1 = (k1 + _P32_W1) & _MASK32
         for m in range(pairs):
-            p0 = _P32_M0 * c0[m]
-            p1 = _P32_M1 * c2[m]
-            c0[m] = (p1 >> _S32) ^ c1[m] ^ k0
-            c2[m] = (p0 >> _S32) ^ c3[m] ^ k1
-            c1[m] = p1 & _MASK32
-            c3[m] = p0 & _MASK32
+            c0[m], c1[m], c2[m], c3[m] = _philox32_round(c0[m], c1[m], c2[m], c3[m], k0, k1)
     for m in range(pairs):
         raw[2 * m] = c0[m] | (c1[m] << _S32)
         raw[2 * m + 1] = c2[m] | (c3[m] << _S32)
