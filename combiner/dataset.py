@@ -189,7 +189,8 @@ def _compress_files(
     for (modality, shape), members in groups.items():
         names = [name for name, _ in members]
         try:
-            prior = prior_file or load_prior(default_prior_name(modality, shape))
+            prior_name = settings.prior or default_prior_name(modality, shape)
+            prior = prior_file or load_prior(prior_name)
             if prior.modality != modality:
                 raise InputError(f"the prior models {prior.modality} data, not {modality}")
             coded = codec.compress(
@@ -206,7 +207,6 @@ def _compress_files(
             for name in names:
                 results[name].error = str(err)
             continue
-        prior_name = settings.prior or default_prior_name(modality, shape)
         for name, result in zip(names, coded, strict=True):
             results[name] = FileResult(
                 name,
