@@ -163,14 +163,15 @@ def matched_tv(
     Uses the exact output laws, so no sampling noise: for every depth-limited coder with a
     ``categorical_output_law``, the smallest N (to 1/16 bit of ``log2 N``, bisection; TV falls
     with N) with ``TV(sent, q) <= tv``, and ``log2 N - KL``, the oversampling it needs.
-    Exact coders reach TV 0 at any N and are left out.
+    Exact coders reach TV 0 at any N and are left out, as are quantizers (greedy selection),
+    whose output converges to q's mode instead.
     """
     kl = kl_bits(q, p)
     names = list(coders) if coders is not None else list(available_coders(q, p))
     rows = []
     for name in names:
         coder = get_coder(name)
-        if coder.exact or not hasattr(coder, "categorical_output_law"):
+        if coder.exact or not coder.samples_target or not hasattr(coder, "categorical_output_law"):
             continue
 
         def tv_at(log2_n: float, coder: Coder = coder) -> float:

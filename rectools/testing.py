@@ -139,8 +139,9 @@ def _pool_small(observed: np.ndarray, expected: np.ndarray) -> tuple[np.ndarray,
     order = np.argsort(expected)
     observed, expected = list(observed[order]), list(expected[order])
     while len(expected) > 1 and expected[0] < 5.0:
-        expected[1] += expected.pop(0)
-        observed[1] += observed.pop(0)
+        smallest_expected, smallest_observed = expected.pop(0), observed.pop(0)
+        expected[0] += smallest_expected
+        observed[0] += smallest_observed
         pairs = sorted(zip(expected, observed, strict=True))
         expected, observed = [e for e, _ in pairs], [o for _, o in pairs]
     return np.array(observed), np.array(expected)

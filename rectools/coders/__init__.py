@@ -9,6 +9,7 @@ from rectools.coders.base import (
 )
 from rectools.coders.dithered import DitheredQuantizationCoder
 from rectools.coders.gprs import BranchAndBoundGPRSCoder, GreedyPoissonCoder
+from rectools.coders.greedy import GreedyCoder
 from rectools.coders.mrc import MRCCoder
 from rectools.coders.registry import available_coders, get_coder, register_coder
 
@@ -19,6 +20,7 @@ __all__ = [
     "Coder",
     "DitheredQuantizationCoder",
     "EncodeResult",
+    "GreedyCoder",
     "GreedyPoissonCoder",
     "ImportanceSamplingCoder",
     "MRCCoder",

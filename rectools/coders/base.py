@@ -58,6 +58,8 @@ class Coder(Protocol):
     #: Name of the index model (see [`rectools.index_models`][rectools.index_models]) suited
     #: to this coder's index.
     index_model: ClassVar[str]
+    #: Whether the sent sample follows q (exactly, or approximately at finite N).
+    samples_target: ClassVar[bool]
 
     def encode(
         self,
@@ -99,6 +101,9 @@ class ImportanceSamplingCoder:
     index_model: ClassVar[str]
     #: Whether the sent sample follows q exactly (else only approximately, at finite N).
     exact: ClassVar[bool] = False
+    #: Whether the sent sample approaches q as N grows (a relative entropy coder); ``False``
+    #: for a quantizer such as greedy selection, which sends the best candidate instead.
+    samples_target: ClassVar[bool] = True
 
     def __init__(
         self,

@@ -58,6 +58,7 @@ class DitheredQuantizationCoder:
     name: ClassVar[str]
     index_model: ClassVar[str] = "empirical"
     exact: ClassVar[bool] = True
+    samples_target: ClassVar[bool] = True
     max_dim: ClassVar[int] = 1
 
     def __init__(

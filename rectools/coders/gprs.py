@@ -268,6 +268,7 @@ class BranchAndBoundGPRSCoder:
     name: ClassVar[str]
     index_model: ClassVar[str] = "empirical"
     exact: ClassVar[bool] = True
+    samples_target: ClassVar[bool] = True
     #: Only 1-D targets.
     max_dim: ClassVar[int] = 1
 

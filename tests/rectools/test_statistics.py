@@ -14,20 +14,27 @@ from scipy import integrate
 
 import rectools
 from rectools import diagnostics
+from rectools.distributions import log_weights
+from rectools.streams import shared_key
 from rectools.testing import ALPHA, assert_samples_follow, coder_samples
 
 #: Coders of Gaussian targets (dithered quantization is tested in test_dithered.py).
 CODERS = tuple(c for c in rectools.available_coders() if c != "dithered")
+#: Coders whose output approaches q (greedy selection is a quantizer: it sends the best
+#: candidate, and its own exact law is tested instead).
+SAMPLERS = [c for c in CODERS if rectools.get_coder(c).samples_target]
 #: Coders searching a fixed number N of candidates (their law depends on N).
 DEPTH_LIMITED = [c for c in CODERS if not rectools.get_coder(c).exact]
 EXACT = [c for c in CODERS if rectools.get_coder(c).exact]
-#: Coders for targets of any dimension (the others work on the line only).
-ANY_DIM = [c for c in CODERS if getattr(rectools.get_coder(c), "max_dim", None) is None]
+#: Samplers for targets of any dimension (the others work on the line only).
+ANY_DIM = [c for c in SAMPLERS if getattr(rectools.get_coder(c), "max_dim", None) is None]
 CATEGORICAL = [c for c in CODERS if c != "gprs-bnb"]
 
 
 def _win_probabilities(name, w):
     """P(candidate i is sent | candidate weights w), straight from each algorithm's definition."""
+    if name == "greedy":  # the first candidate of largest weight
+        return (np.arange(len(w)) == np.argmax(w)).astype(float)
     if name in ("mrc", "orc"):  # a categorical draw proportional to the weights
         # (ORC's sorted noise favours early positions, but over all orders of the same
         # candidates, which the enumeration sums over, its wins are MRC's.)
@@ -98,7 +105,7 @@ def test_categorical_output_matches_exact_law_at_small_n(name):
     ("name", "candidates"),
     [
         (c, s)
-        for c in CODERS
+        for c in SAMPLERS
         for s in ("philox4x32", "philox", "sobol")
         if (s == "philox" or c != "gprs-bnb") and (c not in EXACT or s != "sobol")
     ],
@@ -160,7 +167,7 @@ def test_gprs_branch_and_bound_takes_about_one_step_per_bit():
     assert 15 < np.mean(steps) < 35
 
 
-@pytest.mark.parametrize("name", DEPTH_LIMITED)
+@pytest.mark.parametrize("name", [c for c in DEPTH_LIMITED if c in SAMPLERS])
 def test_tv_falls_with_t_and_respects_lemma_a1(name):
     q = rectools.Categorical(np.array([0.55, 0.25, 0.12, 0.05, 0.03]))
     p = rectools.UniformCategorical(5)
@@ -200,3 +207,39 @@ def test_histogram_tv_detects_a_shifted_sample():
     good = diagnostics.histogram_tv_1d(q.sample(rng, 20000), lambda x: q.marginal_cdf(x, 0))
     bad = diagnostics.histogram_tv_1d(q.sample(rng, 20000) + 0.5, lambda x: q.marginal_cdf(x, 0))
     assert good < 0.03 < 0.15 < bad
+
+
+def test_greedy_selection_converges_to_the_mode_not_to_q():
+    # With many candidates greedy selection sends the category of largest q/p almost surely:
+    # far from q (a quantizer's bias), which the samplers' tests above would reject.
+    q = rectools.Categorical(np.array([0.55, 0.25, 0.12, 0.05, 0.03]))
+    p = rectools.Categorical(np.array([0.1, 0.1, 0.2, 0.3, 0.3]))
+    coder = rectools.get_coder("greedy")
+    law = diagnostics.exact_output_distribution(coder, q, p, 64)
+    assert law[0] > 0.99
+    samples = coder_samples(coder, q, p, range(400), log2_num_candidates=6)
+    assert_samples_follow(samples, law, ALPHA)
+    with pytest.raises(AssertionError):
+        assert_samples_follow(samples, q, ALPHA)
+
+
+def test_greedy_sends_the_largest_log_weight():
+    rng = np.random.default_rng(4)
+    p = rectools.DiagonalGaussian(rng.normal(size=6), rng.uniform(0.5, 1.5, 6))
+    q = rectools.DiagonalGaussian(p.mean + 0.4 * p.std, 0.5 * p.std)
+    # Small chunks: the argmax is carried across chunk boundaries.
+    coder = rectools.get_coder("greedy", chunk_size=1000)
+    for seed in range(5):
+        res = coder.encode(q, p, seed=seed, log2_num_candidates=13)
+        weights = log_weights(q, p, coder.stream, shared_key(seed, 0), 0, res.num_candidates)
+        assert res.index == int(np.argmax(weights)) and res.num_examined == res.num_candidates
+
+
+def test_chi_square_pooling_keeps_every_count():
+    # Categories of expected count below 5 are pooled into the next smallest; no count may be
+    # lost on the way (an earlier version overwrote a category while pooling).
+    probs = np.array([0.001, 0.002, 0.2, 0.797])
+    samples = np.repeat(np.arange(4), [1, 2, 200, 797])
+    assert_samples_follow(samples, probs, ALPHA)
+    with pytest.raises(AssertionError, match="chi-square"):
+        assert_samples_follow(np.repeat(np.arange(4), [1, 2, 300, 697]), probs, ALPHA)
