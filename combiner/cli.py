@@ -31,6 +31,7 @@ from combiner.shipped import (
 from combiner.signals import get_modality
 
 CHANNELS_LAST_HELP = ".npy arrays: the last axis holds channels (default: one channel)"
+CODER_HELP = "astar (the paper's), mrc, or greedy (the best candidate, not a sample)"
 
 
 def _read_signal(path: Path, args: argparse.Namespace) -> tuple[np.ndarray, str]:
@@ -352,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="rate: pick the shipped CIFAR prior trained at this beta (see `combiner priors`)",
     )
-    comp.add_argument("--coder", default="astar", help="a rectools coder: astar or mrc")
+    comp.add_argument("--coder", default="astar", help=CODER_HELP)
     comp.add_argument(
         "--no-finetune", action="store_true", help="skip fine-tuning between blocks (faster)"
     )
@@ -370,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     many.add_argument(
         "--prior", help="a prior file or shipped name (default: the shipped prior per file)"
     )
-    many.add_argument("--coder", default="astar", help="a rectools coder: astar or mrc")
+    many.add_argument("--coder", default="astar", help=CODER_HELP)
     many.add_argument("--preset", default="fast", choices=sorted(codec.PRESETS))
     many.add_argument("--seed", type=int, default=0)
     many.add_argument("--batch-size", type=int, default=8, help="files fitted together")

@@ -555,8 +555,10 @@ def compress(
         images: ``(B, *grid, C)`` signals of the prior's modality (images ``(B, H, W, C)`` in
             [0, 1]; audio ``(B, T)`` in [-1, 1]).
         prior_file: the shared prior.
-        coder: a rectools coder name (``"astar"`` or ``"mrc"``), with rectools' default
-            candidate stream (the file records both).
+        coder: a rectools coder name with rectools' default candidate stream (the file
+            records both): ``"astar"`` (the paper's), ``"mrc"``, or ``"greedy"``, which sends
+            each block's candidate of largest ``log q/p`` instead of a sample (a quantizer;
+            measured on CIFAR-10 in docs/results.md).
         preset: iteration counts.
         seed: the files' shared seed.
         finetune: fine-tune remaining blocks after each coded block.

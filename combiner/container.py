@@ -16,7 +16,9 @@ is set)::
 
 That is 8 bytes for a CIFAR image coded with its prior's defaults (version 1 spent about 20).
 Version 3 is the same layout with a CRC-32 (4 bytes) instead: files of 1,024 bytes and more
-are written so, where two more bytes cost under 0.2% and a stronger check pays.
+are written so, where two more bytes cost under 0.2% and a stronger check pays. Versions 4 and
+5 are versions 2 and 3 for the coders of a second table (ids 4-7, the 2-bit field plus 4:
+greedy selection), so the first four coders' files keep their bytes.
 The number of blocks and candidates per block come from the prior; the prior hash ties a file
 to it (65,535 in 65,536 wrong priors are caught before decoding), the checksum catches
 corruption and truncation. Version 1 files (4-byte hash, explicit shape, blocks and ``log2 N``)
@@ -49,8 +51,11 @@ VERSION = 2
 #: Version 2's layout with a CRC-32 checksum, written for files of ``CRC32_FROM_BYTES`` or more.
 VERSION_CRC32 = 3
 CRC32_FROM_BYTES = 1024
+#: Versions 2 and 3 again, for coder ids 4-7 (``CODER_STREAMS`` holds 4 ids per version pair).
+CODER_PAGE_VERSIONS = 2
 #: Versions this build reads.
-READABLE_VERSIONS = (1, 2, 3)
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
+_CRC32_VERSIONS = (VERSION_CRC32, VERSION_CRC32 + CODER_PAGE_VERSIONS)
 #: Most modality parameters a file may record, and their bound.
 MAX_MODALITY_PARAMS = 8
 MODALITY_PARAM_LIMIT = 2**32
@@ -62,12 +67,15 @@ MODALITIES = ("image", "audio", "array")
 #: Stable ids: a file names its coder and index model by position in these tuples. Version 1
 #: files name a coder of ``CODERS``, whose candidates all come from the "philox" stream.
 CODERS = ("astar", "mrc")
-#: Versions 2 and 3 name a coder and its candidate stream: ids 0 and 1 are version 1's.
+#: Versions 2 and 3 name a coder and its candidate stream: ids 0 and 1 are version 1's; ids 4
+#: and up are written as versions 4 and 5.
 CODER_STREAMS = (
     ("astar", "philox"),
     ("mrc", "philox"),
     ("astar", "philox4x32"),
     ("mrc", "philox4x32"),
+    ("greedy", "philox4x32"),
+    ("greedy", "philox"),
 )
 INDEX_MODELS = ("uniform", "empirical", "zipf")
 #: Bytes of the prior's content hash a file stores (version 1 stored 4).
@@ -134,7 +142,7 @@ def _id(table: tuple[T, ...], name: T, what: str) -> int:
 
 
 def pack(header: Header, payload: bytes) -> bytes:
-    """Serialise a header and index payload into the bytes of a (version 2) .cmb file."""
+    """Serialise a header and index payload into the bytes of a .cmb file (version 2 to 5)."""
     if len(header.prior_hash) != PRIOR_HASH_BYTES:
         raise ValueError(f"prior_hash must be {PRIOR_HASH_BYTES} bytes")
     coder = _id(CODER_STREAMS, (header.coder, header.candidates), "coder and stream")
@@ -162,6 +170,7 @@ def pack(header: Header, payload: bytes) -> bytes:
             lambda: _varint(len(header.side_info)) + header.side_info,
         ),
     ]
+    page, coder = divmod(coder, 4)
     flags = (coder << 4) | (index_model << 6)
     fields = []
     for flag, present, encode in optional:
@@ -172,13 +181,13 @@ def pack(header: Header, payload: bytes) -> bytes:
     rest = b"".join([header.prior_hash, *fields, payload])
     # The version byte follows the file's size: header bytes, the rest, a 2-byte CRC-16.
     small = len(MAGIC) + 2 + len(rest) + 2 < CRC32_FROM_BYTES
-    version = VERSION if small else VERSION_CRC32
+    version = (VERSION if small else VERSION_CRC32) + CODER_PAGE_VERSIONS * page
     body = MAGIC + bytes([(version << 4) | modality, flags]) + rest
     return body + _checksum(version, body)
 
 
 def _checksum(version: int, body: bytes) -> bytes:
-    if version == VERSION_CRC32:
+    if version in _CRC32_VERSIONS:
         return struct.pack("<I", zlib.crc32(body))
     return struct.pack("<H", binascii.crc_hqx(body, 0))
 
@@ -238,14 +247,17 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
             f"unsupported .cmb version {version} (this build reads versions "
             f"{', '.join(map(str, READABLE_VERSIONS))})"
         )
-    size = 4 if version == VERSION_CRC32 else 2
+    size = 4 if version in _CRC32_VERSIONS else 2
     body, crc = data[:-size], data[-size:]
     if len(body) < len(MAGIC) + 1 or _checksum(version, body) != crc:
         raise ContainerError("checksum mismatch: the file is corrupt or truncated")
     reader = _Reader(body)
     reader.take(len(MAGIC))
     modality = _lookup(MODALITIES, reader.byte() & 0x0F, "modality")
-    header = _header_v1(reader, modality) if version == 1 else _header_v2(reader, modality)
+    if version == 1:
+        header = _header_v1(reader, modality)
+    else:
+        header = _header_v2(reader, modality, 4 * ((version - VERSION) // CODER_PAGE_VERSIONS))
     _check_claims(header)
     return header, body[reader.pos :]
 
@@ -274,14 +286,14 @@ def _shape(reader: _Reader) -> tuple[int, ...]:
     return tuple(reader.varint() for _ in range(reader.byte()))
 
 
-def _header_v2(reader: _Reader, modality: str) -> Header:
+def _header_v2(reader: _Reader, modality: str, first_coder: int) -> Header:
     flags = reader.byte()
     prior_hash = reader.take(PRIOR_HASH_BYTES)
     shape = _shape(reader) if flags & _FLAG_SHAPE else None
     params = _shape(reader) if flags & _FLAG_PARAMS else ()
     seed = reader.varint() if flags & _FLAG_SEED else 0
     side_info = reader.take(reader.varint()) if flags & _FLAG_SIDE_INFO else b""
-    coder, candidates = _lookup(CODER_STREAMS, (flags >> 4) & 3, "coder")
+    coder, candidates = _lookup(CODER_STREAMS, first_coder + ((flags >> 4) & 3), "coder")
     return Header(
         modality,
         shape,

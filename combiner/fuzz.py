@@ -136,7 +136,9 @@ def forged_files(valid: list[bytes], rng: np.random.Generator, count: int) -> It
         kind = str(rng.choice(kinds))
         header, payload = headers[rng.integers(len(headers))] if headers else (None, b"")
         modality = container.MODALITIES.index(header.modality) if header else 0
-        version = int(rng.choice([1, 2, 3])) if kind in ("ids", "everything") else 2
+        version = (
+            int(rng.choice(container.READABLE_VERSIONS)) if kind in ("ids", "everything") else 2
+        )
         flags, fields = 0, []
         prior_hash = header.prior_hash[:2] if header else _bytes(rng, 2)
         shape = header.shape if header else None

@@ -207,7 +207,14 @@ def test_version_2_header_holds_only_what_the_prior_cannot_tell(compressed, prio
 
 
 @pytest.mark.parametrize(
-    ("coder", "candidates"), [("astar", "philox4x32"), ("mrc", "philox4x32"), ("astar", "philox")]
+    ("coder", "candidates"),
+    [
+        ("astar", "philox4x32"),
+        ("mrc", "philox4x32"),
+        ("astar", "philox"),
+        ("greedy", "philox4x32"),
+        ("greedy", "philox"),
+    ],
 )
 def test_the_file_records_the_coder_and_its_candidate_stream(coder, candidates):
     header = container.Header("image", None, b"ab", coder, "uniform", candidates=candidates)
@@ -236,7 +243,12 @@ def test_fitted_index_model_codes_astar_indices_and_is_part_of_the_prior(images,
     result = codec.compress(images[:1], fitted, preset="tiny")[0]
     assert container.unpack(result.data)[0].index_model == "empirical"
     assert np.array_equal(codec.decompress(result.data, fitted), result.reconstruction)
-    # MRC's uniform index gets the uniform model even with a fitted one at hand.
+    # MRC's and greedy selection's uniform indices get the uniform model even with a fitted
+    # one at hand; greedy files are versions 4 (and 5 when large), with the same bytes else.
+    greedy = codec.compress(images[:1], fitted, coder="greedy", preset="tiny")[0]
+    assert container.unpack(greedy.data)[0].index_model == "uniform"
+    assert greedy.data[2] >> 4 == 4 and container.unpack(greedy.data)[0].coder == "greedy"
+    assert np.array_equal(codec.decompress(greedy.data, fitted), greedy.reconstruction)
     mrc = codec.compress(images[:1], fitted, coder="mrc", preset="tiny")[0]
     assert container.unpack(mrc.data)[0].index_model == "uniform"
     assert np.array_equal(codec.decompress(mrc.data, fitted), mrc.reconstruction)

@@ -8,6 +8,7 @@ import errno
 import os
 import struct
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -126,6 +127,10 @@ def test_large_files_carry_a_crc32_and_small_ones_a_crc16():
     small, large = container.pack(header, bytes(100)), container.pack(header, bytes(2000))
     assert small[2] >> 4 == 2 and large[2] >> 4 == 3
     assert container.unpack(large)[1] == bytes(2000)
+    greedy = replace(header, coder="greedy")
+    small, large = container.pack(greedy, bytes(100)), container.pack(greedy, bytes(2000))
+    assert small[2] >> 4 == 4 and large[2] >> 4 == 5
+    assert container.unpack(large) == (greedy, bytes(2000))
     damaged = bytearray(large)
     damaged[500] ^= 4
     with pytest.raises(ContainerError, match="checksum"):
