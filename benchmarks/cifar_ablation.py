@@ -62,7 +62,9 @@ class Variant:
     train_images: int = 64
     init_variance: float = 9e-6
     posterior: codec.Preset = FAST
-    prior_name: str | None = None  # a shipped prior instead of training one
+    #: A shipped prior instead of training one; ``{beta}`` stands for the run's beta.
+    prior_name: str | None = None
+    coder: str = "astar"
 
 
 VARIANTS = {
@@ -89,6 +91,7 @@ VARIANTS = {
         "prior trained on the 20 evaluation images (upper bound, never shipped)", data="oracle"
     ),
     "epochs-48": Variant("48 prior epochs instead of 16", prior_epochs=48),
+    "epochs-128": Variant("128 prior epochs instead of 16 (the paper's)", prior_epochs=128),
     "images-199": Variant("all 199 training images instead of 64", train_images=199),
     "posterior-paper": Variant(
         "shipped prior; posterior: 25,000 steps at lr 2e-4 (paper), not 3,000 at 1e-3",
@@ -121,6 +124,17 @@ VARIANTS = {
         posterior=replace(
             FAST, persistent_finetune_optimizer=True, finetune_steps=30, posterior_steps=5_000
         ),
+    ),
+    "shipped-fast": Variant(
+        "the shipped prior at this beta and today's fast preset (A*): greedy's reference",
+        prior_name="cifar-learned-beta{beta}",
+        posterior=codec.PRESETS["fast"],
+    ),
+    "greedy": Variant(
+        "shipped-fast, but each block sends its candidate of largest log q/p (uniform index)",
+        prior_name="cifar-learned-beta{beta}",
+        posterior=codec.PRESETS["fast"],
+        coder="greedy",
     ),
     "finetune-50": Variant(
         "shipped prior; 50 fine-tuning steps per block instead of 15",
@@ -165,7 +179,7 @@ def prior_for(name: str, variant: Variant, beta: float) -> codec.PriorFile:
     if variant.prior_name:
         from combiner.shipped import load_prior
 
-        return load_prior(variant.prior_name)
+        return load_prior(variant.prior_name.format(beta=f"{beta:.0e}"))
     path = PRIORS / f"{name}-beta{beta:.0e}.npz"
     if path.exists():
         return codec.PriorFile.load(path)
@@ -204,7 +218,9 @@ def run(name: str, beta: float) -> dict:
     images, _ = cifar10_samples()
     pixels = images.shape[1] * images.shape[2]
     start = time.perf_counter()
-    results = codec.compress(images, prior, preset=variant.posterior, report_fit=True)
+    results = codec.compress(
+        images, prior, coder=variant.coder, preset=variant.posterior, report_fit=True
+    )
     encode_s = (time.perf_counter() - start) / len(images)
     header_bytes = np.mean([len(r.data) - len(container.unpack(r.data)[1]) for r in results])
     index_bits = leave_one_out_index_bits(
