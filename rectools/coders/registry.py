@@ -36,7 +36,7 @@ def available_coders(
         >>> p = rectools.DiagonalGaussian(np.zeros(3), np.ones(3))
         >>> q = rectools.DiagonalGaussian(np.full(3, 0.2), np.full(3, 1.5))  # wider than p
         >>> rectools.available_coders(q, p)  # exact coders need a bounded ratio
-        ('astar', 'mrc', 'orc')
+        ('astar', 'greedy', 'mrc', 'orc')
     """
     if target is None or proposal is None:
         return tuple(sorted(_CODERS))
