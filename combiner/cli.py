@@ -256,11 +256,14 @@ def _evaluate_on(
     audio = modality == "audio"
     options = {"modality_options": _modality_options(modality, args)}
     log = Path(args.output).with_suffix(".jsonl")
-    label = f"COMBINER ({args.preset})"
+    coder = "" if args.coder == "astar" else f", {args.coder}"
+    label = f"COMBINER ({args.preset}{coder})"
     shipped = [n for n in available_priors() if n.startswith("cifar-learned")]
     sweep = shipped if args.priors is None else args.priors
     for name in sweep:
-        row = evaluate.combiner_run(data, name, label, args.preset, engine, **options)
+        row = evaluate.combiner_run(
+            data, name, label, args.preset, engine, coder=args.coder, **options
+        )
         evaluate.append(log, row)
     ablations = [
         (args.isotropic, "COMBINER isotropic prior", {}),
@@ -409,6 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--priors", nargs="*", help="priors of the rate sweep (default: shipped CIFAR; none: skip)"
     )
     ev.add_argument("--preset", default="fast", choices=sorted(codec.PRESETS))
+    ev.add_argument("--coder", default="astar", help=f"coder of the rate sweep: {CODER_HELP}")
     ev.add_argument("--ablation-prior", default=DEFAULT_PRIOR, help="prior of the ablation runs")
     ev.add_argument("--isotropic", metavar="PRIOR", help="ablation: an isotropic prior")
     ev.add_argument("--mrc", action="store_true", help="ablation: MRC instead of A*")

@@ -191,6 +191,12 @@ def test_evaluate_writes_table_and_plot(workspace, capsys):
     ):
         assert label in table
     assert out.with_suffix(".png").stat().st_size > 0 and out.with_suffix(".csv").exists()
+    # A second sweep with another coder joins the same log and table under its own label.
+    sweep = ["evaluate", "--folder", str(root / "train"), "--images", "2", "--priors", prior]
+    sweep += ["--preset", "tiny", "--coder", "greedy", "--no-baselines", "-o", str(out)]
+    assert cli.main(sweep) == 0
+    table = out.with_suffix(".md").read_text()
+    assert "COMBINER (tiny, greedy)" in table and "COMBINER (tiny)" in table
 
 
 def test_evaluate_audio_with_mp3_and_anchors(audio_workspace):
