@@ -142,6 +142,13 @@ VARIANTS = {
         posterior=replace(codec.PRESETS["fast"], finetune_steps=15),
         coder="greedy",
     ),
+    "greedy-finetune-15-2k": Variant(
+        "greedy, 15 fine-tuning steps per block and 2,000 posterior steps (4,000 steps in all "
+        "at beta 2e-6 instead of 7,000)",
+        prior_name="cifar-learned-beta{beta}",
+        posterior=replace(codec.PRESETS["fast"], finetune_steps=15, posterior_steps=2_000),
+        coder="greedy",
+    ),
     "finetune-50": Variant(
         "shipped prior; 50 fine-tuning steps per block instead of 15",
         posterior=replace(FAST, finetune_steps=50),

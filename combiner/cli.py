@@ -31,7 +31,10 @@ from combiner.shipped import (
 from combiner.signals import get_modality
 
 CHANNELS_LAST_HELP = ".npy arrays: the last axis holds channels (default: one channel)"
-CODER_HELP = "astar (the paper's), mrc, or greedy (the best candidate, not a sample)"
+CODER_HELP = (
+    "astar (the paper's), mrc, or greedy (the best candidate, not a sample); "
+    "default: the preset's (greedy for quick, astar otherwise)"
+)
 
 
 def _read_signal(path: Path, args: argparse.Namespace) -> tuple[np.ndarray, str]:
@@ -256,7 +259,7 @@ def _evaluate_on(
     audio = modality == "audio"
     options = {"modality_options": _modality_options(modality, args)}
     log = Path(args.output).with_suffix(".jsonl")
-    coder = "" if args.coder == "astar" else f", {args.coder}"
+    coder = f", {args.coder}" if args.coder else ""
     label = f"COMBINER ({args.preset}{coder})"
     shipped = [n for n in available_priors() if n.startswith("cifar-learned")]
     sweep = shipped if args.priors is None else args.priors
@@ -356,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="rate: pick the shipped CIFAR prior trained at this beta (see `combiner priors`)",
     )
-    comp.add_argument("--coder", default="astar", help=CODER_HELP)
+    comp.add_argument("--coder", help=CODER_HELP)
     comp.add_argument(
         "--no-finetune", action="store_true", help="skip fine-tuning between blocks (faster)"
     )
@@ -374,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     many.add_argument(
         "--prior", help="a prior file or shipped name (default: the shipped prior per file)"
     )
-    many.add_argument("--coder", default="astar", help=CODER_HELP)
+    many.add_argument("--coder", help=CODER_HELP)
     many.add_argument("--preset", default="fast", choices=sorted(codec.PRESETS))
     many.add_argument("--seed", type=int, default=0)
     many.add_argument("--batch-size", type=int, default=8, help="files fitted together")
@@ -412,7 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--priors", nargs="*", help="priors of the rate sweep (default: shipped CIFAR; none: skip)"
     )
     ev.add_argument("--preset", default="fast", choices=sorted(codec.PRESETS))
-    ev.add_argument("--coder", default="astar", help=f"coder of the rate sweep: {CODER_HELP}")
+    ev.add_argument("--coder", help=f"coder of the rate sweep: {CODER_HELP}")
     ev.add_argument("--ablation-prior", default=DEFAULT_PRIOR, help="prior of the ablation runs")
     ev.add_argument("--isotropic", metavar="PRIOR", help="ablation: an isotropic prior")
     ev.add_argument("--mrc", action="store_true", help="ablation: MRC instead of A*")

@@ -288,7 +288,7 @@ def compress_dataset(
     prior: str | None = None,
     preset: str = "fast",
     seed: int = 0,
-    coder: str = "astar",
+    coder: str | None = None,
     batch_size: int = 8,
     engine: str | Engine = "local",
     workers: int = 1,
@@ -309,7 +309,7 @@ def compress_dataset(
             each file's kind and size.
         preset: a named schedule (see [`PRESETS`][combiner.codec.PRESETS]).
         seed: the files' shared seed.
-        coder: ``"astar"`` or ``"mrc"``.
+        coder: ``"astar"``, ``"mrc"`` or ``"greedy"``; ``None``: the preset's.
         batch_size: files fitted together (a file's bytes depend on its batch).
         engine: ``"local"``, ``"ray"``, or an [`Engine`][combiner.engines.Engine].
         workers: worker processes (local) or CPUs of a local Ray.
@@ -335,14 +335,14 @@ def compress_dataset(
     names = list_inputs(root, exclude=out)
     if not names:
         raise InputError(f"no image, WAV or .npy file under {in_dir}")
-    settings = Settings(prior, preset, seed, coder, batch_size, threads, sample_rate, channels_last)
     # Fail now, not in every worker.
     if preset not in codec.PRESETS:
         raise InputError(f"unknown preset {preset!r}; choose one of {sorted(codec.PRESETS)}")
-    if coder not in container.CODERS:
-        raise InputError(
-            f"the .cmb format has no coder {coder!r}; choose one of {container.CODERS}"
-        )
+    coder = coder or codec.PRESETS[preset].coder
+    coders = sorted({name for name, _ in container.CODER_STREAMS})
+    if coder not in coders:
+        raise InputError(f"the .cmb format has no coder {coder!r}; choose one of {coders}")
+    settings = Settings(prior, preset, seed, coder, batch_size, threads, sample_rate, channels_last)
     prior_file = load_prior(prior) if prior else None
     out.mkdir(parents=True, exist_ok=True)
     manifest = Manifest(out)

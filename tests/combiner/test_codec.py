@@ -224,6 +224,16 @@ def test_the_file_records_the_coder_and_its_candidate_stream(coder, candidates):
         container.pack(replace(header, candidates="sobol"), b"")
 
 
+def test_the_coder_is_the_presets_unless_the_caller_names_one(images, prior_file):
+    assert codec.PRESETS["fast"].coder == "astar" and codec.PRESETS["quick"].coder == "greedy"
+    greedy_tiny = replace(codec.PRESETS["tiny"], coder="greedy")
+    by_preset = codec.compress(images[:1], prior_file, preset=greedy_tiny)[0]
+    assert container.unpack(by_preset.data)[0].coder == "greedy"
+    named = codec.compress(images[:1], prior_file, coder="mrc", preset=greedy_tiny)[0]
+    assert container.unpack(named.data)[0].coder == "mrc"
+    assert np.array_equal(codec.decompress(by_preset.data, prior_file), by_preset.reconstruction)
+
+
 def test_new_files_use_the_default_stream(compressed):
     assert container.unpack(compressed[0].data)[0].candidates == "philox4x32"
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from combiner import codec, engines, evaluate, parallel
+from combiner import codec, container, engines, evaluate, parallel
 from combiner.data import cifar10_samples
 from combiner.dataset import MANIFEST, Manifest, Settings, compress_batch, compress_dataset
 from combiner.errors import InputError
@@ -102,6 +102,16 @@ def test_local_worker_processes_give_the_same_bytes(folder, reference, tmp_path)
     )
     assert summary.done == IMAGES
     assert _outputs(tmp_path) == _outputs(reference[0])
+
+
+def test_the_manifest_records_the_coder_the_preset_or_the_caller_chose(folder, tmp_path):
+    greedy = compress_dataset(folder, tmp_path, preset="tiny", coder="greedy", progress=False)
+    assert greedy.done == IMAGES
+    entries = [json.loads(line) for line in (tmp_path / MANIFEST).read_text().splitlines()]
+    assert {e["settings"]["coder"] for e in entries if e["status"] == "ok"} == {"greedy"}
+    for data in _outputs(tmp_path).values():
+        assert container.unpack(data)[0].coder == "greedy"
+        assert codec.decompress(data, prior_for_file(data)).shape == (32, 32, 3)
 
 
 def test_bad_requests_fail_before_any_work(folder, tmp_path):
