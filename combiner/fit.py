@@ -90,9 +90,14 @@ def _loss(
     weights = torch.where(frozen_mask, frozen_values, mean)
     out = forward(features, weights, std * std * free, config, noise)
     mse = ((out - values) ** 2).mean(dim=(1, 2))
-    # Block sums by index, not by a one-hot matmul: memory O(num_params), not O(params x blocks)
-    # (thousands of blocks for Kodak-sized images and speech).
-    block_kl = torch.zeros_like(lam).index_add(1, block_of_param, kl)
+    if lam.shape[1] == 1:
+        # One block (the plain beta-ELBO of prior learning): a sum. Inductor (torch 2.13)
+        # fails to compile the scatter below into a single column and would fit eagerly.
+        block_kl = kl.sum(dim=1, keepdim=True)
+    else:
+        # Block sums by index, not by a one-hot matmul: memory O(num_params), not
+        # O(params x blocks) (thousands of blocks for Kodak-sized images and speech).
+        block_kl = torch.zeros_like(lam).index_add(1, block_of_param, kl)
     return (mse + (lam * block_kl).sum(dim=1)).sum(), mse, block_kl
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from combiner import codec, container
+from combiner import codec, container, inr
 from combiner.partition import next_fit_blocks
 from combiner.priors import IsotropicPrior, LearnedPrior, PosteriorMoments, gaussian_kl_nats
 
@@ -171,6 +171,36 @@ def test_a_failing_compiler_falls_back_to_eager(monkeypatch, images, prior_file,
     result = codec.compress(images[:1], prior_file, preset=preset)[0]
     assert np.array_equal(codec.decompress(result.data, prior_file), result.reconstruction)
     assert "fitting eagerly" in capsys.readouterr().err
+
+
+def test_the_one_block_loss_of_prior_learning_compiles():
+    # Prior learning fits the plain beta-ELBO (one block); the compiled loss must not fall back
+    # to eager mode there (torch 2.13's inductor could not compile its first formulation).
+    from combiner import fit
+
+    config, batch, points = inr.CIFAR_NET, 2, 16
+    n = config.num_params
+    net = inr.VariationalINR(config, batch)
+    coords = torch.zeros(batch, points, 2)
+    noise = inr.draw_noise(config, batch, points, torch.Generator().manual_seed(0))
+    args = (
+        config,
+        net.mean,
+        net.rho,
+        inr.fourier_features(coords, config),
+        torch.zeros(batch, points, 3),
+        noise,
+        torch.zeros(n),
+        torch.full((n,), 0.1),
+        torch.full((batch, 1), 2e-6),
+        torch.zeros(n, dtype=torch.int64),
+        torch.zeros(batch, n, dtype=torch.bool),
+        torch.zeros(batch, n),
+    )
+    compiled = fit._CompiledLoss()
+    loss = compiled(*args)[0]
+    assert compiled.compiled is not None
+    assert torch.allclose(loss, fit._loss(*args)[0], rtol=1e-5)
 
 
 @pytest.mark.parametrize("every", [1, 5])
