@@ -74,6 +74,11 @@ def main() -> None:
     parser.add_argument("--preset", default=None, help="encoding preset for the indices")
     parser.add_argument("--trained", default="", help="how the prior was trained (notes)")
     parser.add_argument(
+        "--notes-only",
+        action="store_true",
+        help="CIFAR: only rewrite the notes (notes are not part of a prior's hash)",
+    )
+    parser.add_argument(
         "--measured", nargs="*", default=[], help="NAME=TEXT (CIFAR) or TEXT: measured rate, PSNR"
     )
     args = parser.parse_args()
@@ -91,7 +96,11 @@ def main() -> None:
                 **trained,
                 **({"measured": measured[path.stem]} if path.stem in measured else {}),
             }
-            finish(prior, "cifar", preset, args.count, notes).save(path)
+            if args.notes_only:
+                prior = replace(prior, notes={**(prior.notes or {}), **notes})
+            else:
+                prior = finish(prior, "cifar", preset, args.count, notes)
+            prior.save(path)
             print(f"{path.name}: {len(prior.blocks)} blocks")
         return
     notes = {**trained, **({"measured": measured[""]} if "" in measured else {})}

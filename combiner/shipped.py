@@ -1,5 +1,10 @@
 """Priors shipped inside the package: by name, chosen for a signal, or found for a file.
 
+A retrained prior replaces its predecessor under the same name; the predecessor moves to
+``priors/previous/``, where no name, listing or automatic choice sees it, but
+[`prior_for_file`][combiner.shipped.prior_for_file] still finds it: files made with it keep
+decoding.
+
 Examples:
     >>> from combiner.shipped import available_priors, default_prior_name
     >>> "cifar-learned-beta2e-06" in available_priors()
@@ -10,6 +15,7 @@ Examples:
 
 from __future__ import annotations
 
+import itertools
 from functools import cache
 from importlib import resources
 
@@ -30,16 +36,32 @@ DEFAULT_PRIORS = {
 SMALL_IMAGE_PIXELS = 20_000
 
 
+def _names(folder: str) -> tuple[str, ...]:
+    root = resources.files("combiner").joinpath(*folder.split("/"))
+    if not root.is_dir():
+        return ()
+    return tuple(sorted(p.name[: -len(".npz")] for p in root.iterdir() if p.name.endswith(".npz")))
+
+
 def available_priors() -> tuple[str, ...]:
     """Names of the shipped priors (file names without ``.npz``), sorted."""
-    root = resources.files("combiner") / "priors"
-    return tuple(sorted(p.name[: -len(".npz")] for p in root.iterdir() if p.name.endswith(".npz")))
+    return _names("priors")
+
+
+def _load(folder: str, name: str) -> PriorFile:
+    where = resources.files("combiner").joinpath(*folder.split("/"), f"{name}.npz")
+    with resources.as_file(where) as path:
+        return PriorFile.load(path)
 
 
 @cache
 def _shipped(name: str) -> PriorFile:
-    with resources.as_file(resources.files("combiner") / "priors" / f"{name}.npz") as path:
-        return PriorFile.load(path)
+    return _load("priors", name)
+
+
+@cache
+def _previous(name: str) -> PriorFile:
+    return _load("priors/previous", name)
 
 
 def load_prior(name_or_path: str) -> PriorFile:
@@ -86,8 +108,9 @@ def prior_for_file(data: bytes) -> PriorFile:
             prior it was made with).
     """
     header, _ = container.unpack(data)
-    for name in available_priors():
-        prior = _shipped(name)
+    current = (_shipped(name) for name in available_priors())
+    previous = (_previous(name) for name in _names("priors/previous"))
+    for prior in itertools.chain(current, previous):
         if prior.modality == header.modality and prior.content_hash.startswith(header.prior_hash):
             return prior
     raise container.ContainerError(

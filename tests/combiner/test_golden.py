@@ -4,16 +4,18 @@
 (frozen next to it): old files keep decoding. ``cifar10_01-v2.cmb`` is a version 2 file made
 with the shipped prior and the first ("philox") candidate stream, frozen too;
 ``cifar10_02-philox4x32.cmb`` uses today's default stream (``make_golden.py`` rebuilds it when
-the format, the stream or the prior changes on purpose).
+the format, the stream or the prior changes on purpose). ``cifar10_03-previous-prior.cmb`` was
+made with a shipped prior since retrained under the same name (kept in ``priors/previous``).
 """
 
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from combiner import codec, container
-from combiner.shipped import load_prior, prior_for_file
+from combiner.shipped import available_priors, load_prior, prior_for_file
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -48,3 +50,16 @@ def test_philox4x32_file_decodes_to_the_same_pixels():
     decoded = codec.decompress(data, prior_for_file(data))
     expected = np.asarray(Image.open(GOLDEN / "cifar10_02-philox4x32.png"))
     assert np.array_equal(decoded, expected)
+
+
+def test_a_file_made_with_a_since_retrained_prior_still_decodes():
+    # Made with the 32-epoch cifar-learned-beta2e-06, replaced by a 128-epoch one of the same
+    # name; the package keeps the old one in priors/previous for such files.
+    data = (GOLDEN / "cifar10_03-previous-prior.cmb").read_bytes()
+    old, current = prior_for_file(data), load_prior("cifar-learned-beta2e-06")
+    assert old is not current and old.beta == current.beta
+    assert all(load_prior(name) is not old for name in available_priors())
+    decoded = codec.decompress(data, old)
+    assert np.array_equal(decoded, np.asarray(Image.open(GOLDEN / "cifar10_03-previous-prior.png")))
+    with pytest.raises(container.ContainerError, match="different prior"):
+        codec.decompress(data, current)
