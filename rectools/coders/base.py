@@ -224,6 +224,23 @@ class ImportanceSamplingCoder:
         for start, count in self._chunks(n, first_chunk):
             yield start, log_weights(target, proposal, self.stream, key, start, count)
 
+    def _all_log_weights(
+        self, target: Target, proposal: Proposal, key: np.ndarray, n: int
+    ) -> np.ndarray:
+        """Log weights of all N candidates, ``(N,)``; a NaN (a density that cannot be
+        evaluated) becomes ``-inf``, so it never wins, as in A*'s scan.
+
+        Raises:
+            ValueError: no candidate has positive target density.
+        """
+        weights = np.empty(n, dtype=np.float64)
+        for start, chunk in self._log_weight_chunks(target, proposal, key, n, self.chunk_size):
+            weights[start : start + chunk.shape[0]] = chunk
+        weights[np.isnan(weights)] = -np.inf
+        if not np.any(weights > -np.inf):
+            raise ValueError("no candidate has positive target density; increase t or N")
+        return weights
+
     def _select(
         self,
         target: Target,

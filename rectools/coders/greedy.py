@@ -51,16 +51,8 @@ class GreedyCoder(ImportanceSamplingCoder):
         n: int,
         rng: np.random.Generator,
     ) -> tuple[int, int]:
-        best_index, best_weight = -1, -np.inf
-        for start, weights in self._log_weight_chunks(target, proposal, key, n, self.chunk_size):
-            # A NaN weight (a density that cannot be evaluated) never wins, as in A*'s scan.
-            weights = np.where(np.isnan(weights), -np.inf, weights)
-            local = int(np.argmax(weights))
-            if weights[local] > best_weight:
-                best_index, best_weight = start + local, float(weights[local])
-        if best_index < 0:
-            raise ValueError("no candidate has positive target density; increase t or N")
-        return best_index, n
+        # np.argmax returns the first of equal maxima.
+        return int(np.argmax(self._all_log_weights(target, proposal, key, n))), n
 
     @staticmethod
     def categorical_output_law(q_probs: np.ndarray, p_probs: np.ndarray, n: int) -> np.ndarray:

@@ -40,14 +40,8 @@ class MRCCoder(ImportanceSamplingCoder):
         n: int,
         rng: np.random.Generator,
     ) -> tuple[int, int]:
-        weights = np.empty(n, dtype=np.float64)
-        for start, chunk in self._log_weight_chunks(target, proposal, key, n, self.chunk_size):
-            weights[start : start + chunk.shape[0]] = chunk
-        # A NaN weight (a density that cannot be evaluated) never wins, as in A*'s scan.
-        weights[np.isnan(weights)] = -np.inf
+        weights = self._all_log_weights(target, proposal, key, n)
         top = np.max(weights)
-        if top == -np.inf:
-            raise ValueError("no candidate has positive target density; increase t or N")
         cumulative = np.cumsum(np.exp(weights - top))
         index = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
         return min(index, n - 1), n
