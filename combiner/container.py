@@ -51,8 +51,10 @@ VERSION = 2
 #: Version 2's layout with a CRC-32 checksum, written for files of ``CRC32_FROM_BYTES`` or more.
 VERSION_CRC32 = 3
 CRC32_FROM_BYTES = 1024
-#: Versions 2 and 3 again, for coder ids 4-7 (``CODER_STREAMS`` holds 4 ids per version pair).
+#: Versions 2 and 3 again, for coder ids 4-7: the flags' 2-bit coder field holds
+#: ``CODER_IDS_PER_PAGE`` ids, and each further page of ids takes the next two versions.
 CODER_PAGE_VERSIONS = 2
+CODER_IDS_PER_PAGE = 4
 #: Versions this build reads.
 READABLE_VERSIONS = (1, 2, 3, 4, 5)
 _CRC32_VERSIONS = (VERSION_CRC32, VERSION_CRC32 + CODER_PAGE_VERSIONS)
@@ -170,7 +172,7 @@ def pack(header: Header, payload: bytes) -> bytes:
             lambda: _varint(len(header.side_info)) + header.side_info,
         ),
     ]
-    page, coder = divmod(coder, 4)
+    page, coder = divmod(coder, CODER_IDS_PER_PAGE)
     flags = (coder << 4) | (index_model << 6)
     fields = []
     for flag, present, encode in optional:
@@ -257,7 +259,8 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
     if version == 1:
         header = _header_v1(reader, modality)
     else:
-        header = _header_v2(reader, modality, 4 * ((version - VERSION) // CODER_PAGE_VERSIONS))
+        page = (version - VERSION) // CODER_PAGE_VERSIONS
+        header = _header_v2(reader, modality, CODER_IDS_PER_PAGE * page)
     _check_claims(header)
     return header, body[reader.pos :]
 
