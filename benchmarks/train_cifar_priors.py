@@ -8,9 +8,10 @@ Training images (never the CIFAR-10 evaluation images):
   (``apt-get install libjxl-testdata``; skipped with a warning when absent);
 * crops of matplotlib's bundled ``grace_hopper.jpg`` (public domain).
 
-Run: ``python benchmarks/train_cifar_priors.py`` (``--preset tiny`` for a smoke run). The
-shipped learned priors: ``--epochs 128 --images 64`` (the paper's 128 Algorithm 1 rounds, on a
-seeded third of the images, which F.1 of the paper and ``cifar_ablation.py`` find enough).
+Run: ``python benchmarks/train_cifar_priors.py`` (``--preset tiny`` for a smoke run): the
+shipped learned priors, the ``fast`` preset's 128 Algorithm 1 rounds (the paper's) on a seeded
+third of the images (64), which F.1 of the paper and ``cifar_ablation.py`` find enough.
+``--betas 2e-6`` trains one; two jobs with ``OMP_NUM_THREADS=1`` share two cores best.
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ def main() -> None:
     parser.add_argument("--prior", default="learned", choices=["learned", "isotropic"])
     parser.add_argument("--output", type=Path, default=PRIORS)
     parser.add_argument("--epochs", type=int, help="Algorithm 1 rounds (default: the preset's)")
-    parser.add_argument("--images", type=int, help="train on this many of the images (seeded)")
+    parser.add_argument(
+        "--images", type=int, default=64, help="train on this many of the images (seeded; 0: all)"
+    )
     args = parser.parse_args()
     images = training_images()
     if args.images and args.images < len(images):

@@ -1,7 +1,8 @@
-"""Regenerate the newest golden .cmb file (only when the format, the default candidate stream or
-the shipped prior changes on purpose). The older files are frozen: they show that old files keep
-decoding (``cifar10_00.cmb``, version 1, with the prior that made it; ``cifar10_01-v2.cmb``,
-version 2 with the "philox" candidate stream).
+"""Regenerate the newest golden .cmb file (only when the format or the default candidate stream
+changes on purpose; a retrained prior needs no new file, the old one stays in priors/previous).
+The older files are frozen: they show that old files keep decoding (``cifar10_00.cmb``,
+version 1, with the prior that made it; ``cifar10_01-v2.cmb``, version 2 with the "philox"
+candidate stream).
 
 Run: ``python tests/combiner/make_golden.py``.
 """
