@@ -155,6 +155,12 @@ VARIANTS = {
         posterior=replace(codec.PRESETS["fast"], finetune_steps=15, posterior_steps=2_000),
         coder="greedy",
     ),
+    "shipped-fast-6k": Variant(
+        "shipped-fast with 6,000 posterior steps instead of 3,000 (Algorithm 4's penalties "
+        "get twice the steps to hold every block to kappa)",
+        prior_name="cifar-learned-beta{beta}",
+        posterior=replace(codec.PRESETS["fast"], posterior_steps=6_000),
+    ),
     "baseline-fast": Variant(
         "the baseline recipe (16 epochs) with today's fast preset: the network-size reference",
         posterior=codec.PRESETS["fast"],
