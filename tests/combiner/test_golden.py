@@ -37,7 +37,7 @@ def test_version_2_file_decodes_to_the_same_pixels_with_the_prior_that_made_it()
     header, _ = container.unpack(data)
     assert header.shape is None and header.seed == 42 and header.num_blocks is None
     assert header.candidates == "philox"
-    prior = prior_for_file(data)  # the 32-epoch beta 2e-5 prior, in priors/previous since
+    prior = prior_for_file(data)  # the 32-epoch beta 2e-5 prior, now in priors/previous
     assert prior.beta == 2e-5
     decoded = codec.decompress(data, prior)
     expected = np.asarray(Image.open(GOLDEN / "cifar10_01-v2.png"))
