@@ -48,9 +48,11 @@ STUDY_PRIOR = str(
 )
 
 
+#: ``fast`` before its fitting steps grew with the number of blocks: 3,000 at every rate.
+FAST_3K = replace(codec.PRESETS["fast"], posterior_steps_per_block=0)
 #: The posterior schedule every variant starts from: the ``fast`` preset as it was before this
 #: study (a fresh Adam at every fine-tuning block).
-FAST = replace(codec.PRESETS["fast"], persistent_finetune_optimizer=False)
+FAST = replace(FAST_3K, persistent_finetune_optimizer=False)
 
 
 @dataclass(frozen=True)
@@ -134,41 +136,73 @@ VARIANTS = {
     "shipped-fast": Variant(
         "the shipped prior at this beta and today's fast preset (A*): greedy's reference",
         prior_name="cifar-learned-beta{beta}",
-        posterior=codec.PRESETS["fast"],
+        posterior=FAST_3K,
     ),
     "greedy": Variant(
         "shipped-fast, but each block sends its candidate of largest log q/p (uniform index)",
         prior_name="cifar-learned-beta{beta}",
-        posterior=codec.PRESETS["fast"],
+        posterior=FAST_3K,
         coder="greedy",
     ),
     "greedy-finetune-15": Variant(
         "greedy with 15 fine-tuning steps per block instead of 30 (half the fine-tuning time)",
         prior_name="cifar-learned-beta{beta}",
-        posterior=replace(codec.PRESETS["fast"], finetune_steps=15),
+        posterior=replace(FAST_3K, finetune_steps=15),
         coder="greedy",
     ),
     "greedy-finetune-15-2k": Variant(
         "greedy, 15 fine-tuning steps per block and 2,000 posterior steps (4,000 steps in all "
         "at beta 2e-6 instead of 7,000)",
         prior_name="cifar-learned-beta{beta}",
-        posterior=replace(codec.PRESETS["fast"], finetune_steps=15, posterior_steps=2_000),
+        posterior=replace(FAST_3K, finetune_steps=15, posterior_steps=2_000),
         coder="greedy",
     ),
     "shipped-fast-6k": Variant(
         "shipped-fast with 6,000 posterior steps instead of 3,000 (Algorithm 4's penalties "
         "get twice the steps to hold every block to kappa)",
         prior_name="cifar-learned-beta{beta}",
-        posterior=replace(codec.PRESETS["fast"], posterior_steps=6_000),
+        posterior=replace(FAST_3K, posterior_steps=6_000),
+    ),
+    "fast-steps-per-block": Variant(
+        "the shipped prior and today's fast preset: 30 posterior steps per block, between "
+        "3,000 and 6,000",
+        prior_name="cifar-learned-beta{beta}",
+        posterior=codec.PRESETS["fast"],
+    ),
+    "shipped-fast-10k": Variant(
+        "shipped-fast with 10,000 posterior steps instead of 3,000",
+        prior_name="cifar-learned-beta{beta}",
+        posterior=replace(FAST_3K, posterior_steps=10_000),
+    ),
+    "shipped-fast-4.3k": Variant(
+        "shipped-fast with 4,344 posterior steps instead of 3,000 (24 per block at beta 1e-6)",
+        prior_name="cifar-learned-beta{beta}",
+        posterior=replace(FAST_3K, posterior_steps=4_344),
+    ),
+    "penalty-floor-0.25": Variant(
+        "shipped-fast, Algorithm 4's penalties never below beta/4 (they fall to ~1% of beta "
+        "while a 3,000-step fit's KL is still rising, and blocks end over budget)",
+        prior_name="cifar-learned-beta{beta}",
+        posterior=replace(FAST_3K, penalty_floor=0.25),
+    ),
+    "penalty-floor-0.25-6k": Variant(
+        "penalty-floor-0.25 with 6,000 posterior steps instead of 3,000",
+        prior_name="cifar-learned-beta{beta}",
+        posterior=replace(FAST_3K, penalty_floor=0.25, posterior_steps=6_000),
+    ),
+    "penalty-floor-0.1": Variant(
+        "penalty-floor-0.25 with the floor at beta/10",
+        prior_name="cifar-learned-beta{beta}",
+        posterior=replace(FAST_3K, penalty_floor=0.1),
     ),
     "baseline-fast": Variant(
         "the baseline recipe (16 epochs) with today's fast preset: the network-size reference",
-        posterior=codec.PRESETS["fast"],
+        posterior=FAST_3K,
     ),
     "hidden-24": Variant(
         "baseline-fast with 24 hidden units instead of 16 (2,067 weights instead of 1,123)",
         net={"hidden": 24},
-        posterior=codec.PRESETS["fast"],
+        posterior=FAST_3K,
     ),
     "finetune-50": Variant(
         "shipped prior; 50 fine-tuning steps per block instead of 15",

@@ -51,7 +51,13 @@ class Preset:
         prior_epochs: Algorithm 1 rounds: fit every training posterior, then update the prior.
         prior_steps: Adam steps per training posterior in each round after the first.
         prior_first_steps: Adam steps per training posterior in the first round.
-        posterior_steps: Adam steps fitting a new datum's posterior before any block is coded.
+        posterior_steps: Adam steps fitting a new datum's posterior before any block is coded
+            (the least, when ``posterior_steps_per_block`` asks for more).
+        posterior_steps_per_block: fit for this many steps per block of the prior's partition
+            when that is more than ``posterior_steps``, up to ``max_posterior_steps``. High
+            rates have more blocks, more KL to place and more time spent coding; Algorithm 4's
+            penalties need the extra steps to bring every block to ``kappa``.
+        max_posterior_steps: the most steps ``posterior_steps_per_block`` may ask for.
         finetune_steps: Adam steps on the blocks not yet coded after each coded block.
         compile_loss: fuse the loss with ``torch.compile`` (faster after tens of seconds of
             compilation; worth it for thousands of steps).
@@ -69,12 +75,16 @@ class Preset:
             ``posterior_steps`` (the reference implementation: 0.8); ``None``: constant.
         coder: the rectools coder ``compress`` uses unless told another (the paper's A*
             for every preset but ``quick``).
+        penalty_floor: Algorithm 4's per-block penalties never fall below this fraction
+            of beta (0: as published; see [`BlockPenalties`][combiner.fit.BlockPenalties]).
     """
 
     prior_epochs: int = 0
     prior_steps: int = 0
     prior_first_steps: int = 0
     posterior_steps: int = 0
+    posterior_steps_per_block: int = 0
+    max_posterior_steps: int = 0
     finetune_steps: int = 0
     compile_loss: bool = True
     posterior_lr: float | None = None
@@ -83,6 +93,16 @@ class Preset:
     persistent_finetune_optimizer: bool = True
     lr_halving_at: float | None = None
     coder: str = "astar"
+    penalty_floor: float = 0.0
+
+    def fitting_steps(self, num_blocks: int) -> int:
+        """Posterior steps for a prior partitioned into ``num_blocks`` blocks.
+
+        >>> PRESETS["fast"].fitting_steps(120), PRESETS["fast"].fitting_steps(250)
+        (3600, 6000)
+        """
+        wanted = min(self.posterior_steps_per_block * num_blocks, self.max_posterior_steps)
+        return max(self.posterior_steps, wanted)
 
 
 # COMBINER's CIFAR-10 schedule (appendix E).
@@ -99,7 +119,17 @@ _PAPER = Preset(
 # instead of 15 (with Adam kept through fine-tuning: +0.27 dB at beta 2e-6, 1.3x the time;
 # benchmarks/cifar_ablation.py). Prior learning keeps the paper's 128 Algorithm 1 rounds:
 # stopping at 32 cost 0.76 dB at equal rate on CIFAR-10, the largest loss the ablation found.
-_FAST = replace(_PAPER, posterior_steps=3_000, finetune_steps=30, posterior_lr=1e-3)
+# Fitting gets as many steps as fine-tuning will (30 per block), between 3,000 and 6,000: at
+# high rates 3,000 steps left blocks over their 16-bit budget (6,000 at beta 5e-7: +0.45 dB at
+# equal rate; docs/results.md).
+_FAST = replace(
+    _PAPER,
+    posterior_steps=3_000,
+    posterior_steps_per_block=30,
+    max_posterior_steps=6_000,
+    finetune_steps=30,
+    posterior_lr=1e-3,
+)
 
 PRESETS = {
     "paper": _PAPER,
@@ -108,7 +138,13 @@ PRESETS = {
     # each block's best candidate (greedy selection) instead of an A* sample makes up for
     # 2,000 posterior steps instead of 3,000 and 15 fine-tuning steps per block instead of 30
     # (benchmarks/cifar_ablation.py: 28.57 dB at 2.19 bpp, fast 28.46 dB at 2.14 bpp).
-    "quick": replace(_FAST, posterior_steps=2_000, finetune_steps=15, coder="greedy"),
+    "quick": replace(
+        _FAST,
+        posterior_steps=2_000,
+        posterior_steps_per_block=0,
+        finetune_steps=15,
+        coder="greedy",
+    ),
     # COMBINER's Kodak and LibriSpeech schedules (appendix E): a quarter of the points per step.
     # Use with the prior's learning rate (Kodak: train with lr=1e-4).
     "kodak-paper": Preset(
@@ -437,7 +473,9 @@ def _fit(
     params = pf.prior.datum_parameters(batch)
     options = {
         "prior": pf.prior,
-        "penalties": penalties_for(pf.blocks, batch, pf.beta, pf.kappa, device),
+        "penalties": penalties_for(
+            pf.blocks, batch, pf.beta, pf.kappa, device, schedule.penalty_floor
+        ),
         "lr": schedule.posterior_lr or pf.lr,
         "compile_loss": schedule.compile_loss,
         "point_fraction": schedule.point_fraction,
@@ -446,7 +484,7 @@ def _fit(
         net,
         coords,
         values,
-        steps=schedule.posterior_steps,
+        steps=schedule.fitting_steps(len(pf.blocks)),
         seed=seed,
         progress="fitting posteriors",
         prior_params=params,

@@ -4,7 +4,7 @@ The loss of datum ``b`` is ``MSE_b + sum_k lambda_{b,k} KL_{b,k}`` (KL in nats, 
 over all values, as in the reference implementation). Without a partition every weight sits in
 one block with ``lambda = beta``. With one, Algorithm 4 adapts each ``lambda_{b,k}`` every 15
 steps: times 1.05 while block k's KL exceeds ``kappa`` bits, divided by 1.05 while it is below
-``kappa - 0.4`` bits.
+``kappa - 0.4`` bits, optionally never below a floor (a fraction of ``beta``).
 """
 
 from __future__ import annotations
@@ -39,7 +39,20 @@ class Frozen:
 
 
 class BlockPenalties:
-    """Algorithm 4's dynamic per-block KL weights ``lambda``, shape ``(batch, num_blocks)``."""
+    """Algorithm 4's dynamic per-block KL weights ``lambda``, shape ``(batch, num_blocks)``.
+
+    Args:
+        block_of_param: ``(num_params,)`` block index of every weight.
+        batch: data fitted together.
+        beta: every ``lambda``'s starting value.
+        kappa: block budget in bits; ``None`` never adapts.
+        device: where the penalties live.
+        floor: ``lambda`` never falls below ``floor * beta`` (0: Algorithm 4 as published).
+            While a short fit's KL is still rising towards ``kappa``, Algorithm 4 divides
+            every ``lambda`` by 1.05 at each update; in 3,000 steps it falls to about 1% of
+            ``beta`` and cannot climb back before coding starts, leaving blocks over budget
+            (docs/results.md).
+    """
 
     def __init__(
         self,
@@ -48,11 +61,13 @@ class BlockPenalties:
         beta: float,
         kappa: float | None,
         device: torch.device | str = "cpu",
+        floor: float = 0.0,
     ) -> None:
         self.block_of_param = block_of_param.to(device)
         self.num_blocks = int(block_of_param.max()) + 1
         self.lam = torch.full((batch, self.num_blocks), float(beta), device=device)
         self.kappa = kappa
+        self.min_lam = floor * float(beta)
 
     @classmethod
     def constant(
@@ -67,6 +82,7 @@ class BlockPenalties:
             return
         self.lam = torch.where(block_kl_bits > self.kappa, self.lam * 1.05, self.lam)
         self.lam = torch.where(block_kl_bits < self.kappa - 0.4, self.lam / 1.05, self.lam)
+        self.lam = self.lam.clamp(min=self.min_lam)
 
 
 def _loss(

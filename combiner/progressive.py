@@ -124,7 +124,8 @@ def penalties_for(
     beta: float,
     kappa: float,
     device: torch.device | str = "cpu",
+    floor: float = 0.0,
 ) -> BlockPenalties:
-    """Algorithm 4's penalties for this partition."""
+    """Algorithm 4's penalties for this partition (``floor``: see ``BlockPenalties``)."""
     ids = block_ids(blocks, sum(block.size for block in blocks))
-    return BlockPenalties(torch.from_numpy(ids), batch, beta, kappa, device)
+    return BlockPenalties(torch.from_numpy(ids), batch, beta, kappa, device, floor)

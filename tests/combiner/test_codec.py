@@ -227,6 +227,47 @@ def test_finetune_every_sets_how_often_fine_tuning_runs(monkeypatch, images, pri
     assert np.array_equal(codec.decompress(result.data, prior_file), result.reconstruction)
 
 
+@pytest.mark.parametrize(
+    ("per_block", "most", "expected"),
+    [(0, 0, 7), (1, 10_000, "one per block"), (5, 9, 9)],
+)
+def test_fitting_steps_grow_with_the_blocks_between_the_bounds(
+    monkeypatch, images, prior_file, per_block, most, expected
+):
+    steps = []
+    real = codec.fit_posteriors
+
+    def counting(*args, **kwargs):
+        steps.append(kwargs["steps"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(codec, "fit_posteriors", counting)
+    preset = codec.Preset(
+        posterior_steps=7,
+        posterior_steps_per_block=per_block,
+        max_posterior_steps=most,
+        compile_loss=False,
+    )
+    codec.compress(images[:1], prior_file, preset=preset, finetune=False)
+    num_blocks = len(prior_file.blocks)
+    assert 7 < num_blocks < 10_000
+    assert steps == [num_blocks if expected == "one per block" else expected]
+
+
+def test_penalties_adapt_as_algorithm_4_says_and_respect_their_floor():
+    from combiner.fit import BlockPenalties
+
+    blocks = torch.tensor([0, 0, 1, 2])
+    free = BlockPenalties(blocks, batch=1, beta=1.0, kappa=16.0)
+    floored = BlockPenalties(blocks, batch=1, beta=1.0, kappa=16.0, floor=0.5)
+    kl_bits = torch.tensor([[17.0, 15.8, 3.0]])  # over budget, in the dead band, under it
+    for _ in range(30):
+        free.adjust(kl_bits)
+        floored.adjust(kl_bits)
+    assert torch.allclose(free.lam, torch.tensor([[1.05**30, 1.0, 1.05**-30]]))
+    assert torch.allclose(floored.lam, torch.tensor([[1.05**30, 1.0, 0.5]]))
+
+
 def test_version_2_header_holds_only_what_the_prior_cannot_tell(compressed, prior_file):
     header, payload = container.unpack(compressed[0].data)
     assert header.shape is None  # the prior's data shape
