@@ -1,10 +1,11 @@
 """Where a COMBINER encode spends its time: start-up, fitting, fine-tuning, REC, the rest.
 
 Prints one table for a single CIFAR-10 image and one for a batch of 20 (``fast`` preset by
-default), plus the wall time of the command line on one image and of two command lines at
-once. Phases are timed by wrapping the functions the codec calls, so the numbers add up to the
-encode. Run: ``python benchmarks/encode_speed.py`` (about 5 minutes on 2 cores with the
-``fast`` preset; ``--preset`` and ``--batch`` change it).
+default), the cost of one posterior step at batch 1 compiled and eager, plus the wall time of
+the command line on one image and of two command lines at once. Phases are timed by wrapping
+the functions the codec calls, so the numbers add up to the encode. Run:
+``python benchmarks/encode_speed.py`` (about 6 minutes on 2 cores with the ``fast`` preset;
+``--preset`` and ``--batch`` change it).
 """
 
 from __future__ import annotations
@@ -64,6 +65,21 @@ def timed_encode(images: np.ndarray, preset: str) -> dict[str, float]:
     return dict(spent)
 
 
+def step_milliseconds(image: np.ndarray, compile_loss: bool) -> float:
+    """Milliseconds per posterior step at batch 1, compilation and coding left out.
+
+    The difference of two encodes (no fine-tuning) that fit for 1,400 and 200 steps, after
+    one that compiles.
+    """
+    seconds = []
+    for steps in (200, 200, 1_400):
+        preset = codec.Preset(posterior_steps=steps, compile_loss=compile_loss, posterior_lr=1e-3)
+        start = time.perf_counter()
+        codec.compress(image, load_prior(PRIOR), preset=preset, finetune=False)
+        seconds.append(time.perf_counter() - start)
+    return 1000 * (seconds[2] - seconds[1]) / 1_200
+
+
 def cli_seconds(image: Path, out: Path, preset: str, copies: int) -> float:
     """Wall time of ``copies`` ``combiner compress`` processes started together."""
     command = [sys.executable, "-m", "combiner", "compress", str(image), "--preset", preset]
@@ -89,6 +105,8 @@ def main() -> None:
         print(f"\n{count} image(s), preset {args.preset}: seconds (per image)")
         for name, seconds in phases.items():
             print(f"  {name:<44} {seconds:8.2f}  ({seconds / count:.2f})")
+    compiled, eager = (step_milliseconds(images[:1], flag) for flag in (True, False))
+    print(f"\none posterior step at batch 1: {compiled:.2f} ms compiled, {eager:.2f} ms eager")
     with tempfile.TemporaryDirectory() as folder:
         png = Path(folder) / "img.png"
         Image.fromarray(np.round(images[0] * 255).astype(np.uint8)).save(png)
