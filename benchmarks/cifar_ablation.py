@@ -75,6 +75,11 @@ class Variant:
     coder: str = "astar"
 
 
+def shipped(doc: str, posterior: codec.Preset, coder: str = "astar") -> Variant:
+    """A variant that encodes with the shipped prior at the run's beta."""
+    return Variant(doc, prior_name="cifar-learned-beta{beta}", posterior=posterior, coder=coder)
+
+
 VARIANTS = {
     "shipped-persistent-adam": Variant(
         "the study's shipped prior, one Adam kept through all fine-tuning (reference code)",
@@ -133,70 +138,55 @@ VARIANTS = {
             FAST, persistent_finetune_optimizer=True, finetune_steps=30, posterior_steps=5_000
         ),
     ),
-    "shipped-fast": Variant(
-        "the shipped prior at this beta and today's fast preset (A*): greedy's reference",
-        prior_name="cifar-learned-beta{beta}",
-        posterior=FAST_3K,
+    "shipped-fast": shipped(
+        "the shipped prior at this beta and the fast preset with 3,000 posterior steps (A*)",
+        FAST_3K,
     ),
-    "greedy": Variant(
+    "greedy": shipped(
         "shipped-fast, but each block sends its candidate of largest log q/p (uniform index)",
-        prior_name="cifar-learned-beta{beta}",
-        posterior=FAST_3K,
+        FAST_3K,
         coder="greedy",
     ),
-    "greedy-finetune-15": Variant(
+    "greedy-finetune-15": shipped(
         "greedy with 15 fine-tuning steps per block instead of 30 (half the fine-tuning time)",
-        prior_name="cifar-learned-beta{beta}",
-        posterior=replace(FAST_3K, finetune_steps=15),
+        replace(FAST_3K, finetune_steps=15),
         coder="greedy",
     ),
-    "greedy-finetune-15-2k": Variant(
+    "greedy-finetune-15-2k": shipped(
         "greedy, 15 fine-tuning steps per block and 2,000 posterior steps (4,000 steps in all "
         "at beta 2e-6 instead of 7,000)",
-        prior_name="cifar-learned-beta{beta}",
-        posterior=replace(FAST_3K, finetune_steps=15, posterior_steps=2_000),
+        replace(FAST_3K, finetune_steps=15, posterior_steps=2_000),
         coder="greedy",
     ),
-    "shipped-fast-6k": Variant(
+    "shipped-fast-6k": shipped(
         "shipped-fast with 6,000 posterior steps instead of 3,000 (Algorithm 4's penalties "
         "get twice the steps to hold every block to kappa)",
-        prior_name="cifar-learned-beta{beta}",
-        posterior=replace(FAST_3K, posterior_steps=6_000),
+        replace(FAST_3K, posterior_steps=6_000),
     ),
-    "fast-steps-per-block": Variant(
+    "fast-steps-per-block": shipped(
         "the shipped prior and today's fast preset: 30 posterior steps per block, between "
         "3,000 and 6,000",
-        prior_name="cifar-learned-beta{beta}",
-        posterior=codec.PRESETS["fast"],
+        codec.PRESETS["fast"],
     ),
-    "shipped-fast-10k": Variant(
+    "shipped-fast-10k": shipped(
         "shipped-fast with 10,000 posterior steps instead of 3,000",
-        prior_name="cifar-learned-beta{beta}",
-        posterior=replace(FAST_3K, posterior_steps=10_000),
+        replace(FAST_3K, posterior_steps=10_000),
     ),
-    "shipped-fast-4.3k": Variant(
+    "shipped-fast-4.3k": shipped(
         "shipped-fast with 4,344 posterior steps instead of 3,000 (24 per block at beta 1e-6)",
-        prior_name="cifar-learned-beta{beta}",
-        posterior=replace(FAST_3K, posterior_steps=4_344),
+        replace(FAST_3K, posterior_steps=4_344),
     ),
-    "penalty-floor-0.25": Variant(
+    "penalty-floor-0.25": shipped(
         "shipped-fast, Algorithm 4's penalties never below beta/4 (they fall to ~1% of beta "
         "while a 3,000-step fit's KL is still rising, and blocks end over budget)",
-        prior_name="cifar-learned-beta{beta}",
-        posterior=replace(FAST_3K, penalty_floor=0.25),
+        replace(FAST_3K, penalty_floor=0.25),
     ),
-    "penalty-floor-0.25-6k": Variant(
+    "penalty-floor-0.25-6k": shipped(
         "penalty-floor-0.25 with 6,000 posterior steps instead of 3,000",
-        prior_name="cifar-learned-beta{beta}",
-        posterior=replace(FAST_3K, penalty_floor=0.25, posterior_steps=6_000),
-    ),
-    "penalty-floor-0.1": Variant(
-        "penalty-floor-0.25 with the floor at beta/10",
-        prior_name="cifar-learned-beta{beta}",
-        posterior=replace(FAST_3K, penalty_floor=0.1),
+        replace(FAST_3K, penalty_floor=0.25, posterior_steps=6_000),
     ),
     "baseline-fast": Variant(
-        "the baseline recipe (16 epochs) with today's fast preset: the network-size reference",
+        "the baseline recipe (16 epochs), fast with 3,000 posterior steps: the width reference",
         posterior=FAST_3K,
     ),
     "hidden-24": Variant(
