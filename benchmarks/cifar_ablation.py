@@ -168,6 +168,14 @@ VARIANTS = {
         "3,000 and 6,000",
         codec.PRESETS["fast"],
     ),
+    "fast-finetune-45": shipped(
+        "today's fast preset with 45 fine-tuning steps per block instead of 30",
+        replace(codec.PRESETS["fast"], finetune_steps=45),
+    ),
+    "fast-steps-8k": shipped(
+        "today's fast preset with up to 8,000 posterior steps (32 per block) instead of 6,000",
+        replace(codec.PRESETS["fast"], posterior_steps_per_block=32, max_posterior_steps=8_000),
+    ),
     "shipped-fast-10k": shipped(
         "shipped-fast with 10,000 posterior steps instead of 3,000",
         replace(FAST_3K, posterior_steps=10_000),
