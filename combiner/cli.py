@@ -111,19 +111,22 @@ def _compress(args: argparse.Namespace) -> None:
             f"{path} holds {modality} data but the prior models {prior.modality} data: "
             f"pass --prior with a prior trained on {modality} data (combiner train-prior)"
         )
+    options = _modality_options(modality, args)
+    grid = get_modality(modality, **(options or {})).grid_shape(signal[None])
+    preset = args.preset or codec.default_preset(grid)
     result = codec.compress(
         signal[None],
         prior,
         coder=args.coder,
-        preset=args.preset,
+        preset=preset,
         seed=args.seed,
         finetune=not args.no_finetune,
-        modality_options=_modality_options(modality, args),
+        modality_options=options,
     )[0]
     write_atomically(output, result.data)
     print(
         f"{args.output}: {len(result.data)} bytes, {result.rate:.3f} {result.rate_unit}, "
-        f"{result.psnr_db:.2f} dB PSNR"
+        f"{result.psnr_db:.2f} dB PSNR ({preset} preset)"
     )
 
 
@@ -363,7 +366,11 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument(
         "--no-finetune", action="store_true", help="skip fine-tuning between blocks (faster)"
     )
-    comp.add_argument("--preset", default="fast", choices=sorted(codec.PRESETS))
+    comp.add_argument(
+        "--preset",
+        choices=sorted(codec.PRESETS),
+        help=f"default: fast up to {codec.FAST_MAX_POINTS:,} grid points, large-cpu beyond",
+    )
     comp.add_argument("--seed", type=int, default=0)
     comp.add_argument("--sample-rate", type=int, default=16_000, help="expected WAV sample rate")
     comp.add_argument("--channels-last", action="store_true", help=CHANNELS_LAST_HELP)

@@ -144,6 +144,30 @@ def test_audio_through_the_cli(audio_workspace, tmp_path, capsys):
     assert rate == 16000 and decoded.dtype == np.int16 and decoded.shape == (800,)
 
 
+@pytest.mark.parametrize(("samples", "preset"), [(800, "fast"), (48_000, "large-cpu")])
+def test_compress_picks_the_preset_by_signal_size(monkeypatch, tmp_path, capsys, samples, preset):
+    # 3 s of 16 kHz speech on every point at every step, fine-tuned after each of its thousands
+    # of blocks, would take hours on a CPU: large signals get the large-cpu schedule.
+    from scipy.io import wavfile
+
+    from combiner import codec
+    from combiner.errors import InputError
+
+    chosen = []
+
+    def recording(*args, **kwargs):
+        chosen.append(kwargs["preset"])
+        raise InputError("stopped before fitting")  # the shipped speech prior: minutes
+
+    monkeypatch.setattr(codec, "compress", recording)
+    t = np.arange(samples) / 16000
+    wave = tmp_path / "clip.wav"
+    wavfile.write(wave, 16000, (8000 * np.sin(2 * np.pi * 220 * t)).astype(np.int16))
+    assert cli.main(["compress", str(wave), "-o", str(tmp_path / "clip.cmb")]) != 0
+    assert chosen == [preset]
+    assert "stopped before fitting" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("rate", "samples", "message"),
     [
