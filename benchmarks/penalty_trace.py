@@ -18,7 +18,7 @@ import torch
 
 from combiner import codec
 from combiner.data import cifar10_samples
-from combiner.fit import BlockPenalties
+from combiner.fit import PENALTY_EVERY, BlockPenalties
 from combiner.shipped import load_prior
 
 
@@ -29,10 +29,10 @@ def trace(beta: str, steps: int, floor: float, every: int = 500) -> list[dict[st
     calls = {"n": 0}
 
     def recording(self: BlockPenalties, block_kl_bits: torch.Tensor) -> None:
-        step = 15 * calls["n"]  # fit_posteriors adjusts every 15 steps
+        step = PENALTY_EVERY * calls["n"]
         calls["n"] += 1
         original(self, block_kl_bits)
-        if step // every > (step - 15) // every or step + 15 >= steps:
+        if step // every > (step - PENALTY_EVERY) // every or step + PENALTY_EVERY >= steps:
             rows.append(
                 {
                     "step": step,

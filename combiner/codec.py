@@ -57,7 +57,8 @@ class Preset:
             when that is more than ``posterior_steps``, up to ``max_posterior_steps``. High
             rates have more blocks, more KL to place and more time spent coding; Algorithm 4's
             penalties need the extra steps to bring every block to ``kappa``.
-        max_posterior_steps: the most steps ``posterior_steps_per_block`` may ask for.
+        max_posterior_steps: the most steps ``posterior_steps_per_block`` may ask for
+            (``None``: no bound).
         finetune_steps: Adam steps on the blocks not yet coded after each coded block.
         compile_loss: fuse the loss with ``torch.compile`` (faster after tens of seconds of
             compilation; worth it for thousands of steps).
@@ -84,7 +85,7 @@ class Preset:
     prior_first_steps: int = 0
     posterior_steps: int = 0
     posterior_steps_per_block: int = 0
-    max_posterior_steps: int = 0
+    max_posterior_steps: int | None = None
     finetune_steps: int = 0
     compile_loss: bool = True
     posterior_lr: float | None = None
@@ -101,7 +102,9 @@ class Preset:
         >>> PRESETS["fast"].fitting_steps(120), PRESETS["fast"].fitting_steps(250)
         (3600, 6000)
         """
-        wanted = min(self.posterior_steps_per_block * num_blocks, self.max_posterior_steps)
+        wanted = self.posterior_steps_per_block * num_blocks
+        if self.max_posterior_steps is not None:
+            wanted = min(wanted, self.max_posterior_steps)
         return max(self.posterior_steps, wanted)
 
 

@@ -38,6 +38,10 @@ class Frozen:
         return cls(mask, torch.zeros(batch, num_params, device=device))
 
 
+#: Algorithm 4 updates the penalties every this many optimiser steps (the paper: 15).
+PENALTY_EVERY = 15
+
+
 class BlockPenalties:
     """Algorithm 4's dynamic per-block KL weights ``lambda``, shape ``(batch, num_blocks)``.
 
@@ -242,7 +246,7 @@ def fit_posteriors(
                 for group in optimizer.param_groups:
                     group["lr"] /= 2.0
             optimizer.step()
-            if step % 15 == 0:
+            if step % PENALTY_EVERY == 0:
                 penalties.adjust(block_kl.detach() * LOG2E)
     kl_bits = block_kl.detach().sum(dim=1) * LOG2E
     return {"mse": float(mse.detach().mean()), "kl_bits": float(kl_bits.mean())}

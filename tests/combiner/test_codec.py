@@ -229,7 +229,12 @@ def test_finetune_every_sets_how_often_fine_tuning_runs(monkeypatch, images, pri
 
 @pytest.mark.parametrize(
     ("per_block", "most", "expected"),
-    [(0, 0, 7), (1, 10_000, "one per block"), (5, 9, 9)],
+    [
+        (0, None, lambda blocks: 7),
+        (1, None, lambda blocks: blocks),
+        (1, 10_000, lambda blocks: blocks),
+        (5, 9, lambda blocks: 9),
+    ],
 )
 def test_fitting_steps_grow_with_the_blocks_between_the_bounds(
     monkeypatch, images, prior_file, per_block, most, expected
@@ -251,7 +256,7 @@ def test_fitting_steps_grow_with_the_blocks_between_the_bounds(
     codec.compress(images[:1], prior_file, preset=preset, finetune=False)
     num_blocks = len(prior_file.blocks)
     assert 7 < num_blocks < 10_000
-    assert steps == [num_blocks if expected == "one per block" else expected]
+    assert steps == [expected(num_blocks)]
 
 
 def test_penalties_adapt_as_algorithm_4_says_and_respect_their_floor():
