@@ -45,15 +45,19 @@ def main() -> None:
     images = cifar10_samples()[0]
     start = time.perf_counter()
     timed_encode(images[:1], "tiny", args.device)
-    report: dict = {"device": name, "torch": torch.__version__, "preset": args.preset,
-                    "warm_up_s": time.perf_counter() - start, "batches": []}
+    report: dict = {
+        "device": name,
+        "torch": torch.__version__,
+        "preset": args.preset,
+        "warm_up_s": time.perf_counter() - start,
+        "batches": [],
+    }
     print(f"warm-up (compilation): {report['warm_up_s']:.1f} s")
     for count in args.batches:
         batch = images[np.arange(count) % len(images)]
         phases, results = timed_encode(batch, args.preset, args.device)
         mismatched = sum(
-            not np.array_equal(codec.decompress(r.data, prior), r.reconstruction)
-            for r in results
+            not np.array_equal(codec.decompress(r.data, prior), r.reconstruction) for r in results
         )
         unique = results[: len(images)]
         row = {
