@@ -1,10 +1,11 @@
 """Where a COMBINER encode spends its time: start-up, fitting, fine-tuning, REC, the rest.
 
 Prints one table for a single CIFAR-10 image and one for a batch of 20 (``fast`` preset by
-default), the cost of one posterior step at batch 1 compiled and eager, plus the wall time of
-the command line on one image and of two command lines at once. Phases are timed by wrapping
-the functions the codec calls, so the numbers add up to the encode. Run:
-``python benchmarks/encode_speed.py`` (about 6 minutes on 2 cores with the ``fast`` preset;
+default) and the same batch split among worker processes of one thread each
+(``compress_many``), the cost of one posterior step at batch 1 compiled and eager, plus the
+wall time of the command line on one image and of two command lines at once. Phases are
+timed by wrapping the functions the codec calls, so the numbers add up to the encode. Run:
+``python benchmarks/encode_speed.py`` (about 8 minutes on 2 cores with the ``fast`` preset;
 ``--preset`` and ``--batch`` change it).
 """
 
@@ -23,7 +24,7 @@ import torch
 from PIL import Image
 
 import rectools
-from combiner import codec, fit, progressive
+from combiner import codec, fit, parallel, progressive
 from combiner.data import cifar10_samples
 from combiner.shipped import load_prior
 
@@ -115,6 +116,21 @@ def main() -> None:
         print(f"\n{count} image(s), preset {args.preset}: seconds (per image)")
         for name, seconds in phases.items():
             print(f"  {name:<44} {seconds:8.2f}  ({seconds / count:.2f})")
+    in_process = phases["total"] / args.batch
+    workers = rectools.available_workers()
+    start = time.perf_counter()
+    parallel.compress_many(
+        images[: args.batch],
+        load_prior(PRIOR),
+        workers=workers,
+        batch_size=-(-args.batch // workers),
+        preset=args.preset,
+    )
+    shared = (time.perf_counter() - start) / args.batch
+    print(
+        f"{args.batch} images by compress_many, {workers} workers of one thread (start-up"
+        f" included): {shared:.2f} s per image, {shared / in_process:.2f}x one process"
+    )
     compiled, eager = (step_milliseconds(images[:1], flag) for flag in (True, False))
     print(f"\none posterior step at batch 1: {compiled:.2f} ms compiled, {eager:.2f} ms eager")
     with tempfile.TemporaryDirectory() as folder:

@@ -18,7 +18,7 @@ import torch
 from torch.nn import functional
 from tqdm import tqdm
 
-from combiner.inr import INRConfig, VariationalINR, draw_noise, forward, fourier_features
+from combiner.inr import INRConfig, PrivateNoise, VariationalINR, forward, fourier_features
 from combiner.priors import LOG2E, Prior, gaussian_kl_nats
 from combiner.progress import progress as show_progress
 from combiner.threads import threads_for, torch_threads
@@ -215,12 +215,13 @@ def fit_posteriors(
     optimizer = optimizer or torch.optim.Adam(trainable, lr=lr)
     halving_step = steps if lr_halving_at is None else int(lr_halving_at * steps)
     generator = torch.Generator(device=device).manual_seed(seed)
+    private_noise = PrivateNoise(seed, device)
     loss_function = _loss_function(compile_loss)
     mse = block_kl = torch.zeros(1, 1, device=device)
     # Small fits run fastest on one thread, and then many can run side by side (threads.py).
     with torch_threads(threads_for(batch * subset * config.units_per_point)):
         for step in show_progress(range(steps), progress, leave=False):
-            noise = draw_noise(config, batch, subset, generator)
+            noise = private_noise.draw(config, batch, subset)
             prior_std = prior.datum_std(prior_params).float().to(device)
             step_features, step_values = features, values
             if subset < points:

@@ -703,3 +703,113 @@ def philox32_gaussian_log_weights(
         for c in range(hi - lo):
             out[lo + c] = offset + 0.5 * acc[c]
     return out
+
+
+# Private noise: SplitMix64 (Steele, Lea and Flood, 2014) as a counter-based generator and a
+# float32 ziggurat on the same 256 layers. Not a candidate stream (float32 values, 23-bit
+# positions): what an encoder draws for itself, e.g. the local reparameterization trick's
+# pre-activation noise, where torch.randn (Box-Muller on a Mersenne Twister) takes about twice
+# as long (benchmarks/encode_speed.py).
+_SM_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_SM_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_SM_M2 = np.uint64(0x94D049BB133111EB)
+_SM_SLOW = np.uint64(0xD1B54A32D192ED03)
+_S9 = np.uint32(9)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+_LOW_BYTE = np.uint32(0xFF)
+_ATTEMPT_BITS = np.uint64(16)
+# u32 * _ZIG32_SCALES[i] ~ (u32 / 2^23) * x_i; a 23-bit u below _ZIG32_THRESHOLDS[i] =
+# floor(2^23 x_{i+1} / x_i) (the 53-bit threshold shifted, exactly) is inside the rectangle.
+_ZIG32_SCALES = (_zt.EDGES[:256] * 2.0**-23).astype(np.float32)
+_ZIG32_THRESHOLDS = (_zt.THRESHOLDS >> np.uint64(30)).astype(np.uint32)
+_ZIG32_EDGES = _zt.EDGES * 2.0**-23
+
+
+@njit
+def _splitmix(z: np.uint64) -> np.uint64:
+    z = (z ^ (z >> _S30)) * _SM_M1
+    z = (z ^ (z >> _S27)) * _SM_M2
+    return z ^ (z >> _S31)
+
+
+@njit
+def _zig32_slow(word: np.uint32, flat: int, slow_key: np.uint64) -> np.float32:
+    # Wedges, the tail and retries of value `flat`, with fresh words
+    # splitmix(slow_key + (flat * 2^16 + attempt) * gamma), attempt = 1, 2, ...
+    base = np.uint64(flat) << _ATTEMPT_BITS
+    attempt = np.uint64(1)
+    while True:
+        layer = word & _LOW_BYTE
+        u = word >> _S9
+        x = float(u) * _ZIG32_EDGES[layer]
+        if u < _ZIG32_THRESHOLDS[layer]:
+            break
+        fresh = _splitmix(slow_key + (base + attempt) * _SM_GAMMA)
+        attempt += _ONE
+        if layer == 0:
+            # The tail beyond R: R + a with a ~ Exp(R), accepted with probability
+            # exp(-a^2 / 2) (Marsaglia, 1964).
+            while True:
+                second = _splitmix(slow_key + (base + attempt) * _SM_GAMMA)
+                attempt += _ONE
+                a = -math.log(_to_open_unit(fresh)) / _ZIG_TAIL
+                if -2.0 * math.log(_to_open_unit(second)) > a * a:
+                    break
+                fresh = _splitmix(slow_key + (base + attempt) * _SM_GAMMA)
+                attempt += _ONE
+            x = _ZIG_TAIL + a
+            break
+        low = _ZIG_DENSITIES[layer]
+        height = _to_open_unit(fresh) * (_ZIG_DENSITIES[layer + 1] - low)
+        if low + height < math.exp(-0.5 * x * x):
+            break
+        # Rejected: start again from a word of its own (fresh's bits made the test).
+        word = np.uint32(_splitmix(slow_key + (base + attempt) * _SM_GAMMA) >> _S32)
+        attempt += _ONE
+    return np.float32(-x if (word >> np.uint32(8)) & np.uint32(1) else x)
+
+
+@njit
+def splitmix_normals32(seed: int, first: int, count: int) -> np.ndarray:
+    """Standard normals ``first ... first + count - 1`` of the private stream ``seed``
+    (``0 <= seed < 2^63``); ``(count,)`` float32.
+
+    Value ``f`` comes from the 32-bit half ``f % 2`` of SplitMix64 word ``f // 2`` (the
+    Weyl sequence ``splitmix(seed) + (f // 2 + 1) * gamma``, mixed): bits 0-7 pick a
+    ziggurat layer, bit 8 the sign, bits 9-31 the position. About 1.5% of values fall
+    outside their layer's rectangle and are finished with fresh words of a second sequence.
+    Any range is regenerated without the values before it (counter-based), so a fit can draw
+    step after step, or in parallel pieces, and get the same numbers.
+
+    Example:
+        >>> z = splitmix_normals32(7, 0, 100_000)
+        >>> z.dtype, round(float(z.std()), 2)
+        (dtype('float32'), 1.0)
+    """
+    key = _splitmix(np.uint64(seed))
+    first_word = first // 2
+    words = (first + count + 1) // 2 - first_word
+    out = np.empty(2 * words, dtype=np.float32)
+    outside = np.empty(2 * words, dtype=np.bool_)
+    # One pass makes both halves of each word and takes every fast path without branching
+    # (it vectorizes); the second finishes the ~1.5% of values outside their rectangle.
+    for k in range(words):
+        z = _splitmix(key + np.uint64(first_word + k + 1) * _SM_GAMMA)
+        for half in range(2):
+            word = np.uint32((z >> (_S32 * np.uint64(half))) & _MASK32)
+            layer = word & _LOW_BYTE
+            u = word >> _S9
+            negative = np.float32((word >> np.uint32(8)) & np.uint32(1))
+            out[2 * k + half] = (np.float32(1.0) - np.float32(2.0) * negative) * (
+                np.float32(u) * _ZIG32_SCALES[layer]
+            )
+            outside[2 * k + half] = u >= _ZIG32_THRESHOLDS[layer]
+    slow_key = _splitmix(key ^ _SM_SLOW)
+    for v in np.flatnonzero(outside):
+        z = _splitmix(key + np.uint64(first_word + v // 2 + 1) * _SM_GAMMA)
+        word = np.uint32((z >> (_S32 * np.uint64(v % 2))) & _MASK32)
+        out[v] = _zig32_slow(word, 2 * first_word + v, slow_key)
+    skip = first - 2 * first_word
+    return out[skip : skip + count]

@@ -332,3 +332,73 @@ def philox32_gaussian_log_weights(
     return normal_log_weights(
         philox32_normals(key, start, count, scale.shape[0]), scale, shift, offset
     )
+
+
+_M64 = (1 << 64) - 1
+_SM_GAMMA = 0x9E3779B97F4A7C15
+
+
+def _splitmix(z: int) -> int:
+    z &= _M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return z ^ (z >> 31)
+
+
+def _splitmix_words(z: np.ndarray) -> np.ndarray:
+    # The same on uint64 arrays, whose products wrap modulo 2^64 as the integers above do.
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _zig32_outside(word: int, flat: int, slow_key: int) -> float:
+    # One value outside its layer's rectangle: wedge tests, the tail and retries.
+    attempt = 1
+
+    def fresh() -> int:
+        nonlocal attempt
+        out = _splitmix(slow_key + ((flat << 16) + attempt) * _SM_GAMMA)
+        attempt += 1
+        return out
+
+    tail = float(_zt.EDGES[1])
+    while True:
+        layer, u = word & 0xFF, word >> 9
+        x = u * float(_zt.EDGES[layer]) * 2.0**-23
+        if u < int(_zt.THRESHOLDS[layer]) >> 30:
+            break
+        first = fresh()
+        if layer == 0:
+            while True:
+                second = fresh()
+                a = -math.log(_open_unit(first)) / tail
+                if -2.0 * math.log(_open_unit(second)) > a * a:
+                    break
+                first = fresh()
+            x = tail + a
+            break
+        low, high = float(_zt.DENSITIES[layer]), float(_zt.DENSITIES[layer + 1])
+        if low + _open_unit(first) * (high - low) < math.exp(-0.5 * x * x):
+            break
+        word = fresh() >> 32
+    return -x if word >> 8 & 1 else x
+
+
+def splitmix_normals32(seed: int, first: int, count: int) -> np.ndarray:
+    """See [`rectools.kernels.splitmix_normals32`][rectools.kernels.splitmix_normals32]."""
+    key = _splitmix(seed)
+    flat = np.arange(first, first + count, dtype=np.uint64)
+    z = _splitmix_words(
+        np.uint64(key) + (flat // np.uint64(2) + np.uint64(1)) * np.uint64(_SM_GAMMA)
+    )
+    word = (z >> (np.uint64(32) * (flat % np.uint64(2)))) & np.uint64(0xFFFFFFFF)
+    layer = (word & np.uint64(0xFF)).astype(np.intp)
+    u = word >> np.uint64(9)
+    scales = (_zt.EDGES[:256] * 2.0**-23).astype(np.float32)
+    sign = (1 - 2 * ((word >> np.uint64(8)) & np.uint64(1)).astype(np.int64)).astype(np.float32)
+    out = sign * (u.astype(np.float32) * scales[layer])
+    slow_key = _splitmix(key ^ 0xD1B54A32D192ED03)
+    for f in np.flatnonzero(u >= _zt.THRESHOLDS[layer] >> np.uint64(30)):
+        out[f] = _zig32_outside(int(word[f]), first + int(f), slow_key)
+    return out

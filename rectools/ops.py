@@ -19,6 +19,7 @@ if HAVE_NUMBA:
         philox_exponentials,
         philox_normals,
         philox_uniforms,
+        splitmix_normals32,
     )
 else:  # pragma: no cover - depends on the environment
     from rectools.kernels_reference import (
@@ -37,6 +38,7 @@ else:  # pragma: no cover - depends on the environment
         philox_exponentials,
         philox_normals,
         philox_uniforms,
+        splitmix_normals32,
     )
 
 __all__ = [
@@ -55,4 +57,5 @@ __all__ = [
     "philox_exponentials",
     "philox_normals",
     "philox_uniforms",
+    "splitmix_normals32",
 ]

@@ -182,7 +182,7 @@ def test_the_one_block_loss_of_prior_learning_compiles():
     n = config.num_params
     net = inr.VariationalINR(config, batch)
     coords = torch.zeros(batch, points, 2)
-    noise = inr.draw_noise(config, batch, points, torch.Generator().manual_seed(0))
+    noise = inr.PrivateNoise(seed=0).draw(config, batch, points)
     args = (
         config,
         net.mean,

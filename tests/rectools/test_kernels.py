@@ -186,3 +186,24 @@ def test_philox4x32_normals_at_any_positions_match_the_stream_and_twin():
     np.testing.assert_allclose(
         kernels_reference.philox32_normals_at(KEY, flat), whole[flat], rtol=ULP_RTOL, atol=0
     )
+
+
+@pytest.mark.parametrize(
+    ("seed", "first", "count"), [(0, 0, 1), (3, 1, 7), (11, 5, 300_000), (2**62, 12_345, 50_001)]
+)
+def test_private_normals_match_twin_bit_for_bit(seed, first, count):
+    fast = kernels.splitmix_normals32(seed, first, count)
+    slow = kernels_reference.splitmix_normals32(seed, first, count)
+    assert fast.dtype == slow.dtype == np.float32 and fast.shape == (count,)
+    np.testing.assert_array_equal(fast, slow)
+    if count > 100_000:  # wedges and the tail beyond R = 3.654 were taken
+        assert np.sum(np.abs(fast) > 3.654) > 10
+
+
+def test_private_normals_regenerate_any_range_alone():
+    whole = kernels.splitmix_normals32(9, 0, 10_001)
+    for first, count in [(0, 1), (1, 2), (333, 4_000), (9_999, 2)]:
+        np.testing.assert_array_equal(
+            kernels.splitmix_normals32(9, first, count), whole[first : first + count]
+        )
+    assert not np.array_equal(kernels.splitmix_normals32(10, 0, 100), whole[:100])

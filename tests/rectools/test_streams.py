@@ -9,21 +9,30 @@ import pytest
 from scipy import special, stats
 
 import rectools
+from rectools import ops
 from rectools.testing import ALPHA
 
 INDEPENDENT = ["philox4x32", "philox"]
 #: 2^20 normals: the ziggurat's wedges and tail (|z| > 3.654, 270 expected) are all visited.
 COUNT, DIM = 2**16, 16
 KEY = rectools.shared_key(seed=2026, stream=11)
+#: The same laws hold for the encoder-private float32 noise (rectools.ops.splitmix_normals32).
+NORMALS = {
+    **{
+        name: lambda name=name: rectools.get_stream(name).standard_normals(KEY, 0, COUNT, DIM)
+        for name in INDEPENDENT
+    },
+    "private-splitmix32": lambda: ops.splitmix_normals32(2026, 0, COUNT * DIM).astype(np.float64),
+}
 
 
 def _chi_square_p(observed: np.ndarray, expected: np.ndarray) -> float:
     return float(stats.chisquare(observed, expected).pvalue)
 
 
-@pytest.mark.parametrize("name", INDEPENDENT)
+@pytest.mark.parametrize("name", NORMALS)
 def test_normals_follow_the_standard_normal_in_the_body_and_the_tails(name):
-    z = rectools.get_stream(name).standard_normals(KEY, 0, COUNT, DIM).ravel()
+    z = NORMALS[name]().ravel()
     # 100 equiprobable bins, then the two tails beyond the ziggurat's base strip split off.
     tail = 3.6541528853610088
     edges = np.concatenate([[-np.inf, -tail], special.ndtri(np.linspace(0, 1, 101)[1:-1])])
@@ -39,10 +48,11 @@ def test_normals_follow_the_standard_normal_in_the_body_and_the_tails(name):
     assert stats.kstest(z, "norm").pvalue > ALPHA / 3
 
 
-@pytest.mark.parametrize("name", INDEPENDENT)
+@pytest.mark.parametrize("name", NORMALS)
 def test_neighbouring_normals_are_uncorrelated(name):
-    # Neighbours share a Philox block; lags 1 to 4 and the sign/layer bits' use are covered.
-    z = rectools.get_stream(name).standard_normals(KEY, 0, COUNT, DIM).ravel()
+    # Neighbours share a Philox block (a SplitMix64 word); lags 1 to 4 and the sign/layer
+    # bits' use are covered.
+    z = NORMALS[name]().ravel()
     level = stats.norm.isf(ALPHA / 2 / 8)
     for lag in (1, 2, 3, 4):
         for statistic in (z[:-lag] * z[lag:], np.abs(z[:-lag]) * np.abs(z[lag:]) - 2 / np.pi):
