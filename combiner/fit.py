@@ -18,6 +18,7 @@ import torch
 from torch.nn import functional
 from tqdm import tqdm
 
+from combiner.fused import adam_state, fusable, fused_step
 from combiner.inr import INRConfig, PrivateNoise, VariationalINR, forward, fourier_features
 from combiner.priors import LOG2E, Prior, gaussian_kl_nats
 from combiner.progress import progress as show_progress
@@ -121,19 +122,18 @@ def _loss(
     return (mse + (lam * block_kl).sum(dim=1)).sum(), mse, block_kl
 
 
-class _CompiledLoss:
-    """``torch.compile`` of ``_loss``, falling back to eager mode if compilation fails.
+class _Compiled:
+    """``torch.compile`` of ``function``, falling back to eager mode if compilation fails.
 
     Compilation needs a working toolchain (a C++ compiler on CPUs, Triton on GPUs); without one
     fitting still works, only slower, and says so once.
     """
 
-    def __init__(self) -> None:
-        self.compiled: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = (
-            torch.compile(_loss)
-        )
+    def __init__(self, function: Callable[..., tuple[torch.Tensor, ...]]) -> None:
+        self.function = function
+        self.compiled: Callable[..., tuple[torch.Tensor, ...]] | None = torch.compile(function)
 
-    def __call__(self, *args: object) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __call__(self, *args: object) -> tuple[torch.Tensor, ...]:
         if self.compiled is not None:
             try:
                 return self.compiled(*args)
@@ -141,19 +141,20 @@ class _CompiledLoss:
                 message = f"combiner: torch.compile failed ({type(err).__name__}); fitting eagerly"
                 tqdm.write(message, file=sys.stderr)
                 self.compiled = None
-        return _loss(*args)
+        return self.function(*args)
 
 
-_COMPILED_LOSS: _CompiledLoss | None = None
+_COMPILED: dict[Callable[..., tuple[torch.Tensor, ...]], _Compiled] = {}
 
 
-def _loss_function(compile_loss: bool) -> Callable[..., tuple[torch.Tensor, ...]]:
-    global _COMPILED_LOSS
+def _maybe_compiled(
+    function: Callable[..., tuple[torch.Tensor, ...]], compile_loss: bool
+) -> Callable[..., tuple[torch.Tensor, ...]]:
     if not compile_loss:
-        return _loss
-    if _COMPILED_LOSS is None:
-        _COMPILED_LOSS = _CompiledLoss()
-    return _COMPILED_LOSS
+        return function
+    if function not in _COMPILED:
+        _COMPILED[function] = _Compiled(function)
+    return _COMPILED[function]
 
 
 def fit_posteriors(
@@ -216,7 +217,19 @@ def fit_posteriors(
     halving_step = steps if lr_halving_at is None else int(lr_halving_at * steps)
     generator = torch.Generator(device=device).manual_seed(seed)
     private_noise = PrivateNoise(seed, device)
-    loss_function = _loss_function(compile_loss)
+    # Autograd only where the fused step cannot do the same: learning the prior.
+    fused = not learn_prior and fusable(optimizer)
+    if fused:
+        adam_group = optimizer.param_groups[0]
+        adam = tuple(
+            adam_state(optimizer, p)[key]
+            for p in (net.mean, net.rho)
+            for key in ("step", "exp_avg", "exp_avg_sq")
+        )
+        lr_now = torch.tensor(0.0, dtype=torch.float64)
+        step_function = _maybe_compiled(fused_step, compile_loss)
+    else:
+        loss_function = _maybe_compiled(_loss, compile_loss)
     mse = block_kl = torch.zeros(1, 1, device=device)
     # Small fits run fastest on one thread, and then many can run side by side (threads.py).
     with torch_threads(threads_for(batch * subset * config.units_per_point)):
@@ -227,10 +240,10 @@ def fit_posteriors(
             if subset < points:
                 chosen = torch.randperm(points, generator=generator, device=device)[:subset]
                 step_features, step_values = features[:, chosen], values[:, chosen]
-            loss, mse, block_kl = loss_function(
-                config,
-                net.mean,
-                net.rho,
+            if step == halving_step:
+                for group in optimizer.param_groups:
+                    group["lr"] /= 2.0
+            loss_args = (
                 step_features,
                 step_values,
                 noise,
@@ -241,12 +254,24 @@ def fit_posteriors(
                 frozen.mask,
                 frozen.values,
             )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if step == halving_step:
-                for group in optimizer.param_groups:
-                    group["lr"] /= 2.0
-            optimizer.step()
+            if fused:
+                lr_now.fill_(adam_group["lr"])
+                with torch.no_grad():
+                    mse, block_kl = step_function(
+                        config,
+                        net.mean,
+                        net.rho,
+                        adam,
+                        lr_now,
+                        adam_group["betas"],
+                        adam_group["eps"],
+                        *loss_args,
+                    )
+            else:
+                loss, mse, block_kl = loss_function(config, net.mean, net.rho, *loss_args)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
             if step % PENALTY_EVERY == 0:
                 penalties.adjust(block_kl.detach() * LOG2E)
     kl_bits = block_kl.detach().sum(dim=1) * LOG2E

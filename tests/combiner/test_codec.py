@@ -166,7 +166,7 @@ def test_a_failing_compiler_falls_back_to_eager(monkeypatch, images, prior_file,
         return fail
 
     monkeypatch.setattr(fit.torch, "compile", broken)
-    monkeypatch.setattr(fit, "_COMPILED_LOSS", None)
+    monkeypatch.setattr(fit, "_COMPILED", {})
     preset = codec.Preset(posterior_steps=3, finetune_steps=1, compile_loss=True)
     result = codec.compress(images[:1], prior_file, preset=preset)[0]
     assert np.array_equal(codec.decompress(result.data, prior_file), result.reconstruction)
@@ -197,7 +197,7 @@ def test_the_one_block_loss_of_prior_learning_compiles():
         torch.zeros(batch, n, dtype=torch.bool),
         torch.zeros(batch, n),
     )
-    compiled = fit._CompiledLoss()
+    compiled = fit._Compiled(fit._loss)
     loss = compiled(*args)[0]
     assert compiled.compiled is not None
     assert torch.allclose(loss, fit._loss(*args)[0], rtol=1e-5)

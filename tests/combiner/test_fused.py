@@ -1,0 +1,104 @@
+"""The fused fitting step against its reference twins: autograd for the gradients,
+``torch.optim.Adam`` for the update."""
+
+import pytest
+import torch
+
+from combiner import fit, fused, inr
+
+CONFIG = inr.CIFAR_NET
+
+
+def _problem(batch: int, blocks: int, frozen_fraction: float, seed: int = 0):
+    n, points = CONFIG.num_params, 64
+    g = torch.Generator().manual_seed(seed)
+    mean = torch.randn(batch, n, generator=g) * 0.05
+    rho = torch.randn(batch, n, generator=g) * 0.3 - 4.0
+    coords = torch.rand(batch, points, 2, generator=g) * 2.0 - 1.0
+    args = (
+        inr.fourier_features(coords, CONFIG),
+        torch.rand(batch, points, 3, generator=g),
+        inr.PrivateNoise(seed).draw(CONFIG, batch, points),
+        torch.randn(n, generator=g) * 0.01,
+        torch.rand(n, generator=g) * 0.05 + 0.01,
+        torch.rand(batch, blocks, generator=g) * 1e-3,
+        torch.randint(0, blocks, (n,), generator=g),
+        torch.rand(batch, n, generator=g) < frozen_fraction,
+        torch.randn(batch, n, generator=g) * 0.05,
+    )
+    return mean, rho, args
+
+
+def _double(args):
+    # float64 on both sides: twins must then agree to rounding.
+    return [
+        [a.double() for a in x]
+        if isinstance(x, list)
+        else x.double()
+        if x.is_floating_point()
+        else x
+        for x in args
+    ]
+
+
+@pytest.mark.parametrize(("batch", "blocks", "frozen"), [(1, 1, 0.0), (3, 40, 0.3), (2, 7, 0.9)])
+def test_hand_written_gradients_match_autograd(batch, blocks, frozen):
+    mean, rho, args = _problem(batch, blocks, frozen)
+    mean64, rho64 = mean.double().requires_grad_(), rho.double().requires_grad_()
+    args64 = _double(args)
+    loss, mse, block_kl = fit._loss(CONFIG, mean64, rho64, *args64)
+    loss.backward()
+    grad_mean, grad_rho, mse_fused, block_kl_fused = fused.loss_gradients(
+        CONFIG, mean64.detach(), rho64.detach(), *args64
+    )
+    torch.testing.assert_close(grad_mean, mean64.grad, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(grad_rho, rho64.grad, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(mse_fused, mse.detach(), rtol=1e-12, atol=0.0)
+    torch.testing.assert_close(block_kl_fused, block_kl.detach(), rtol=1e-12, atol=1e-15)
+    assert bool((grad_mean[args[7]] == 0).all()) and bool((grad_rho[args[7]] == 0).all())
+
+
+def test_fused_steps_follow_torch_adam():
+    mean, rho, args = _problem(2, 5, 0.2)
+    mean, rho, args = mean.double(), rho.double(), _double(args)
+    reference = [torch.nn.Parameter(mean.clone()), torch.nn.Parameter(rho.clone())]
+    optimizer = torch.optim.Adam(reference, lr=1e-3)
+    ours = [torch.nn.Parameter(mean.clone()), torch.nn.Parameter(rho.clone())]
+    ours_optimizer = torch.optim.Adam(ours, lr=1e-3)
+    state = tuple(
+        fused.adam_state(ours_optimizer, p)[key]
+        for p in ours
+        for key in ("step", "exp_avg", "exp_avg_sq")
+    )
+    for _ in range(5):
+        loss = fit._loss(CONFIG, *reference, *args)[0]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            fused.fused_step(
+                CONFIG,
+                *ours,
+                state,
+                torch.tensor(1e-3, dtype=torch.float64),
+                (0.9, 0.999),
+                1e-8,
+                *args,
+            )
+    for a, b in zip(ours, reference, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+    # The state is torch's own: its Adam can take the next step from ours.
+    assert int(ours_optimizer.state[ours[0]]["step"]) == 5
+    loss = fit._loss(CONFIG, *ours, *args)[0]
+    ours_optimizer.zero_grad()
+    loss.backward()
+    ours_optimizer.step()
+    assert int(ours_optimizer.state[ours[1]]["step"]) == 6
+
+
+def test_only_plain_adam_is_fused():
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    assert fused.fusable(torch.optim.Adam(params))
+    assert not fused.fusable(torch.optim.Adam(params, weight_decay=0.1))
+    assert not fused.fusable(torch.optim.Adam(params, amsgrad=True))
+    assert not fused.fusable(torch.optim.SGD(params, lr=0.1))
