@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 import torch
-from encode_speed import PRIOR, timed_encode
+from encode_speed import PRIOR, WARM_UP, timed_encode
 
 from combiner import codec
 from combiner.data import cifar10_samples
@@ -43,18 +43,17 @@ def main() -> None:
     prior = load_prior(PRIOR)
     steps = codec.PRESETS[args.preset].fitting_steps(len(prior.blocks))
     images = cifar10_samples()[0]
-    start = time.perf_counter()
-    timed_encode(images[:1], "tiny", args.device)
     report: dict = {
         "device": name,
         "torch": torch.__version__,
         "preset": args.preset,
-        "warm_up_s": time.perf_counter() - start,
         "batches": [],
     }
-    print(f"warm-up (compilation): {report['warm_up_s']:.1f} s")
     for count in args.batches:
         batch = images[np.arange(count) % len(images)]
+        start = time.perf_counter()
+        timed_encode(batch, WARM_UP, args.device)  # compile for this batch size
+        compile_s = time.perf_counter() - start
         phases, results = timed_encode(batch, args.preset, args.device)
         mismatched = sum(
             not np.array_equal(codec.decompress(r.data, prior), r.reconstruction) for r in results
@@ -62,6 +61,7 @@ def main() -> None:
         unique = results[: len(images)]
         row = {
             "batch": count,
+            "warm_up_s": compile_s,
             "seconds_per_image": phases["total"] / count,
             "fitting_steps_per_s_per_image": steps * count / phases["posterior fitting"],
             "phases_s": phases,
@@ -70,7 +70,7 @@ def main() -> None:
             "files_not_decoding_identically": mismatched,
         }
         report["batches"].append(row)
-        print(f"\n{count} image(s): seconds (per image)")
+        print(f"\n{count} image(s), after {compile_s:.1f} s compiling: seconds (per image)")
         for phase, seconds in phases.items():
             print(f"  {phase:<44} {seconds:8.2f}  ({seconds / count:.3f})")
         print(

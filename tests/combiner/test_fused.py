@@ -1,5 +1,5 @@
 """The fused fitting step against its reference twins: autograd for the gradients,
-``torch.optim.Adam`` for the update."""
+``torch.optim.Adam`` for the update; on a GPU too when one is present."""
 
 import pytest
 import torch
@@ -7,6 +7,7 @@ import torch
 from combiner import fit, fused, inr
 
 CONFIG = inr.CIFAR_NET
+DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
 
 
 def _problem(batch: int, blocks: int, frozen_fraction: float, seed: int = 0):
@@ -29,23 +30,23 @@ def _problem(batch: int, blocks: int, frozen_fraction: float, seed: int = 0):
     return mean, rho, args
 
 
-def _double(args):
+def _double(args, device="cpu"):
     # float64 on both sides: twins must then agree to rounding.
     return [
-        [a.double() for a in x]
+        [a.double().to(device) for a in x]
         if isinstance(x, list)
-        else x.double()
-        if x.is_floating_point()
-        else x
+        else (x.double() if x.is_floating_point() else x).to(device)
         for x in args
     ]
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize(("batch", "blocks", "frozen"), [(1, 1, 0.0), (3, 40, 0.3), (2, 7, 0.9)])
-def test_hand_written_gradients_match_autograd(batch, blocks, frozen):
+def test_hand_written_gradients_match_autograd(batch, blocks, frozen, device):
     mean, rho, args = _problem(batch, blocks, frozen)
-    mean64, rho64 = mean.double().requires_grad_(), rho.double().requires_grad_()
-    args64 = _double(args)
+    mean64 = mean.double().to(device).requires_grad_()
+    rho64 = rho.double().to(device).requires_grad_()
+    args64 = _double(args, device)
     loss, mse, block_kl = fit._loss(CONFIG, mean64, rho64, *args64)
     loss.backward()
     grad_mean, grad_rho, mse_fused, block_kl_fused = fused.loss_gradients(
@@ -55,12 +56,14 @@ def test_hand_written_gradients_match_autograd(batch, blocks, frozen):
     torch.testing.assert_close(grad_rho, rho64.grad, rtol=1e-9, atol=1e-12)
     torch.testing.assert_close(mse_fused, mse.detach(), rtol=1e-12, atol=0.0)
     torch.testing.assert_close(block_kl_fused, block_kl.detach(), rtol=1e-12, atol=1e-15)
-    assert bool((grad_mean[args[7]] == 0).all()) and bool((grad_rho[args[7]] == 0).all())
+    frozen_mask = args64[7]
+    assert bool((grad_mean[frozen_mask] == 0).all()) and bool((grad_rho[frozen_mask] == 0).all())
 
 
-def test_fused_steps_follow_torch_adam():
+@pytest.mark.parametrize("device", DEVICES)
+def test_fused_steps_follow_torch_adam(device):
     mean, rho, args = _problem(2, 5, 0.2)
-    mean, rho, args = mean.double(), rho.double(), _double(args)
+    mean, rho, args = mean.double().to(device), rho.double().to(device), _double(args, device)
     reference = [torch.nn.Parameter(mean.clone()), torch.nn.Parameter(rho.clone())]
     optimizer = torch.optim.Adam(reference, lr=1e-3)
     ours = [torch.nn.Parameter(mean.clone()), torch.nn.Parameter(rho.clone())]
