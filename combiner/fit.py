@@ -18,7 +18,7 @@ import torch
 from torch.nn import functional
 from tqdm import tqdm
 
-from combiner.fused import adam_state, fusable, fused_step
+from combiner.fused import StepInputs, adam_state, block_sums, fusable, fused_step
 from combiner.inr import INRConfig, PrivateNoise, VariationalINR, forward, fourier_features
 from combiner.priors import LOG2E, Prior, gaussian_kl_nats
 from combiner.progress import progress as show_progress
@@ -91,35 +91,17 @@ class BlockPenalties:
 
 
 def _loss(
-    config: INRConfig,
-    mean: torch.Tensor,
-    rho: torch.Tensor,
-    features: torch.Tensor,
-    values: torch.Tensor,
-    noise: list[torch.Tensor],
-    prior_mean: torch.Tensor,
-    prior_std: torch.Tensor,
-    lam: torch.Tensor,
-    block_of_param: torch.Tensor,
-    frozen_mask: torch.Tensor,
-    frozen_values: torch.Tensor,
+    config: INRConfig, mean: torch.Tensor, rho: torch.Tensor, inputs: StepInputs
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(loss, mse (batch,), block KL in nats (batch, blocks))``: a pure tensor function."""
     std = functional.softplus(rho)
-    free = (~frozen_mask).to(mean.dtype)
-    kl = gaussian_kl_nats(mean, std, prior_mean, prior_std) * free
-    weights = torch.where(frozen_mask, frozen_values, mean)
-    out = forward(features, weights, std * std * free, config, noise)
-    mse = ((out - values) ** 2).mean(dim=(1, 2))
-    if lam.shape[1] == 1:
-        # One block (the plain beta-ELBO of prior learning): a sum. Inductor (torch 2.13)
-        # fails to compile the scatter below into a single column and would fit eagerly.
-        block_kl = kl.sum(dim=1, keepdim=True)
-    else:
-        # Block sums by index, not by a one-hot matmul: memory O(num_params), not
-        # O(params x blocks) (thousands of blocks for Kodak-sized images and speech).
-        block_kl = torch.zeros_like(lam).index_add(1, block_of_param, kl)
-    return (mse + (lam * block_kl).sum(dim=1)).sum(), mse, block_kl
+    free = (~inputs.frozen_mask).to(mean.dtype)
+    kl = gaussian_kl_nats(mean, std, inputs.prior_mean, inputs.prior_std) * free
+    weights = torch.where(inputs.frozen_mask, inputs.frozen_values, mean)
+    out = forward(inputs.features, weights, std * std * free, config, inputs.noise)
+    mse = ((out - inputs.values) ** 2).mean(dim=(1, 2))
+    block_kl = block_sums(kl, inputs.lam, inputs.block_of_param)
+    return (mse + (inputs.lam * block_kl).sum(dim=1)).sum(), mse, block_kl
 
 
 class _Compiled:
@@ -243,7 +225,7 @@ def fit_posteriors(
             if step == halving_step:
                 for group in optimizer.param_groups:
                     group["lr"] /= 2.0
-            loss_args = (
+            inputs = StepInputs(
                 step_features,
                 step_values,
                 noise,
@@ -265,10 +247,10 @@ def fit_posteriors(
                         lr_now,
                         adam_group["betas"],
                         adam_group["eps"],
-                        *loss_args,
+                        inputs,
                     )
             else:
-                loss, mse, block_kl = loss_function(config, net.mean, net.rho, *loss_args)
+                loss, mse, block_kl = loss_function(config, net.mean, net.rho, inputs)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -15,63 +15,91 @@ Learning the prior's parameters with the posteriors (prior training) keeps autog
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch.nn import functional
 
 from combiner.inr import INRConfig
+from combiner.priors import gaussian_kl_nats
+
+
+class StepInputs(NamedTuple):
+    """What one fitting step sees besides the posteriors.
+
+    Attributes:
+        features: ``(batch, points, fourier)`` embedded coordinates.
+        values: ``(batch, points, out_dim)`` targets.
+        noise: one ``(batch, points, fan_out)`` standard-normal tensor per layer.
+        prior_mean: ``(num_params,)``.
+        prior_std: ``(num_params,)`` or ``(batch, num_params)``.
+        lam: ``(batch, blocks)`` per-block KL weights.
+        block_of_param: ``(num_params,)`` int64 block of every weight.
+        frozen_mask: ``(batch, num_params)`` bool, weights already coded.
+        frozen_values: ``(batch, num_params)`` their coded values.
+    """
+
+    features: torch.Tensor
+    values: torch.Tensor
+    noise: list[torch.Tensor]
+    prior_mean: torch.Tensor
+    prior_std: torch.Tensor
+    lam: torch.Tensor
+    block_of_param: torch.Tensor
+    frozen_mask: torch.Tensor
+    frozen_values: torch.Tensor
+
+
+def block_sums(kl: torch.Tensor, lam: torch.Tensor, block_of_param: torch.Tensor) -> torch.Tensor:
+    """Each block's sum ``(batch, blocks)`` (the shape of ``lam``) of per-weight KLs
+    ``(batch, num_params)``."""
+    if lam.shape[1] == 1:
+        # One block (the plain beta-ELBO of prior learning): a sum. Inductor (torch 2.13)
+        # fails to compile the scatter below into a single column and would fit eagerly.
+        return kl.sum(dim=1, keepdim=True)
+    # Block sums by index, not by a one-hot matmul: memory O(num_params), not
+    # O(params x blocks) (thousands of blocks for Kodak-sized images and speech).
+    return torch.zeros_like(lam).index_add(1, block_of_param, kl)
 
 
 def loss_gradients(
-    config: INRConfig,
-    mean: torch.Tensor,
-    rho: torch.Tensor,
-    features: torch.Tensor,
-    values: torch.Tensor,
-    noise: list[torch.Tensor],
-    prior_mean: torch.Tensor,
-    prior_std: torch.Tensor,
-    lam: torch.Tensor,
-    block_of_param: torch.Tensor,
-    frozen_mask: torch.Tensor,
-    frozen_values: torch.Tensor,
+    config: INRConfig, mean: torch.Tensor, rho: torch.Tensor, inputs: StepInputs
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Gradients of [`combiner.fit`][combiner.fit]'s loss, by hand.
 
-    Args: as the loss's (``mean``, ``rho`` ``(batch, num_params)``; ``features``
-        ``(batch, points, fourier)``; ``values`` ``(batch, points, out_dim)``; one noise tensor
-        ``(batch, points, fan_out)`` per layer; ``lam`` ``(batch, blocks)``).
+    Args:
+        config: architecture.
+        mean: ``(batch, num_params)`` posterior means.
+        rho: ``(batch, num_params)`` posterior ``softplus^-1(std)``.
+        inputs: the rest of the step.
 
     Returns:
         ``(d loss / d mean, d loss / d rho, mse (batch,), block KL in nats (batch, blocks))``.
     """
-    _, points, out_dim = values.shape
-    free = (~frozen_mask).to(mean.dtype)
+    noise, lam = inputs.noise, inputs.lam
+    _, points, out_dim = inputs.values.shape
+    free = (~inputs.frozen_mask).to(mean.dtype)
     std = functional.softplus(rho)
     var = std * std * free
-    weights = torch.where(frozen_mask, frozen_values, mean)
+    weights = torch.where(inputs.frozen_mask, inputs.frozen_values, mean)
     shapes, slices = config.layer_shapes, config.layer_slices()
     last = len(shapes) - 1
-    inputs, pre_activations, pre_stds = [], [], []
-    h = features
+    layer_inputs, pre_activations, pre_stds = [], [], []
+    h = inputs.features
     for layer, ((fan_in, fan_out), (w, b)) in enumerate(zip(shapes, slices, strict=True)):
         mu = torch.baddbmm(weights[:, b].unsqueeze(1), h, weights[:, w].view(-1, fan_in, fan_out))
         pre_var = torch.baddbmm(var[:, b].unsqueeze(1), h * h, var[:, w].view(-1, fan_in, fan_out))
         pre_std = torch.sqrt(pre_var + 1e-16)
         pre = mu + pre_std * noise[layer]
-        inputs.append(h)
+        layer_inputs.append(h)
         pre_activations.append(pre)
         pre_stds.append(pre_std)
         h = pre if layer == last else torch.sin(config.w0 * pre)
-    diff = h - values
+    diff = h - inputs.values
     mse = (diff * diff).mean(dim=(1, 2))
 
-    ratio = std / prior_std
-    offset = (mean - prior_mean) / prior_std
-    kl = (0.5 * (ratio * ratio + offset * offset - 1.0) - torch.log(ratio)) * free
-    if lam.shape[1] == 1:  # one block: a sum (inductor cannot compile the scatter into one column)
-        block_kl = kl.sum(dim=1, keepdim=True)
-    else:
-        block_kl = torch.zeros_like(lam).index_add(1, block_of_param, kl)
+    kl = gaussian_kl_nats(mean, std, inputs.prior_mean, inputs.prior_std) * free
+    block_kl = block_sums(kl, lam, inputs.block_of_param)
 
     # Backward, last layer first; `grad` is d loss / d (layer output).
     grad = diff * (2.0 / (points * out_dim))
@@ -81,7 +109,7 @@ def loss_gradients(
         if layer != last:
             grad = grad * (config.w0 * torch.cos(config.w0 * pre_activations[layer]))
         grad_var = grad * noise[layer] / (2.0 * pre_stds[layer])  # d loss / d pre_var
-        h = inputs[layer]
+        h = layer_inputs[layer]
         pieces[layer] = [
             torch.bmm(h.transpose(1, 2), grad).flatten(1),  # weight means
             grad.sum(dim=1),  # bias means
@@ -94,12 +122,12 @@ def loss_gradients(
                 grad_var, var[:, w].view(-1, fan_in, fan_out).transpose(1, 2)
             )
     grad_weights = torch.cat([p for w_mean, b_mean, _, _ in pieces for p in (w_mean, b_mean)], 1)
-    grad_var = torch.cat([p for _, _, w_var, b_var in pieces for p in (w_var, b_var)], 1)
+    grad_variance = torch.cat([p for _, _, w_var, b_var in pieces for p in (w_var, b_var)], 1)
 
-    lam_of_param = lam[:, block_of_param] * free
-    prior_var = prior_std * prior_std
-    grad_mean = grad_weights * free + lam_of_param * (mean - prior_mean) / prior_var
-    grad_std = grad_var * 2.0 * std * free + lam_of_param * (std / prior_var - 1.0 / std)
+    lam_of_param = lam[:, inputs.block_of_param] * free
+    prior_var = inputs.prior_std * inputs.prior_std
+    grad_mean = grad_weights * free + lam_of_param * (mean - inputs.prior_mean) / prior_var
+    grad_std = grad_variance * 2.0 * std * free + lam_of_param * (std / prior_var - 1.0 / std)
     return grad_mean, grad_std * torch.sigmoid(rho), mse, block_kl
 
 
@@ -133,7 +161,7 @@ def fused_step(
     lr: torch.Tensor,
     betas: tuple[float, float],
     eps: float,
-    *loss_args: torch.Tensor | list[torch.Tensor],
+    inputs: StepInputs,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One Adam step on ``mean`` and ``rho``, updated in place, as are the optimizer's state
     tensors ``state``: ``(step, exp_avg, exp_avg_sq)`` of ``mean``, then of ``rho``.
@@ -141,7 +169,7 @@ def fused_step(
     Returns:
         ``(mse (batch,), block KL in nats (batch, blocks))`` before the step.
     """
-    grad_mean, grad_rho, mse, block_kl = loss_gradients(config, mean, rho, *loss_args)
+    grad_mean, grad_rho, mse, block_kl = loss_gradients(config, mean, rho, inputs)
     for param, grad, (step, exp_avg, exp_avg_sq) in (
         (mean, grad_mean, state[:3]),
         (rho, grad_rho, state[3:]),

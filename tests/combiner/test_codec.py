@@ -187,15 +187,17 @@ def test_the_one_block_loss_of_prior_learning_compiles():
         config,
         net.mean,
         net.rho,
-        inr.fourier_features(coords, config),
-        torch.zeros(batch, points, 3),
-        noise,
-        torch.zeros(n),
-        torch.full((n,), 0.1),
-        torch.full((batch, 1), 2e-6),
-        torch.zeros(n, dtype=torch.int64),
-        torch.zeros(batch, n, dtype=torch.bool),
-        torch.zeros(batch, n),
+        fit.StepInputs(
+            inr.fourier_features(coords, config),
+            torch.zeros(batch, points, 3),
+            noise,
+            torch.zeros(n),
+            torch.full((n,), 0.1),
+            torch.full((batch, 1), 2e-6),
+            torch.zeros(n, dtype=torch.int64),
+            torch.zeros(batch, n, dtype=torch.bool),
+            torch.zeros(batch, n),
+        ),
     )
     compiled = fit._Compiled(fit._loss)
     loss = compiled(*args)[0]

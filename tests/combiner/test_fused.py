@@ -16,7 +16,7 @@ def _problem(batch: int, blocks: int, frozen_fraction: float, seed: int = 0):
     mean = torch.randn(batch, n, generator=g) * 0.05
     rho = torch.randn(batch, n, generator=g) * 0.3 - 4.0
     coords = torch.rand(batch, points, 2, generator=g) * 2.0 - 1.0
-    args = (
+    args = fused.StepInputs(
         inr.fourier_features(coords, CONFIG),
         torch.rand(batch, points, 3, generator=g),
         inr.PrivateNoise(seed).draw(CONFIG, batch, points),
@@ -32,12 +32,14 @@ def _problem(batch: int, blocks: int, frozen_fraction: float, seed: int = 0):
 
 def _double(args, device="cpu"):
     # float64 on both sides: twins must then agree to rounding.
-    return [
-        [a.double().to(device) for a in x]
-        if isinstance(x, list)
-        else (x.double() if x.is_floating_point() else x).to(device)
-        for x in args
-    ]
+    return fused.StepInputs(
+        *(
+            [a.double().to(device) for a in x]
+            if isinstance(x, list)
+            else (x.double() if x.is_floating_point() else x).to(device)
+            for x in args
+        )
+    )
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -47,16 +49,16 @@ def test_hand_written_gradients_match_autograd(batch, blocks, frozen, device):
     mean64 = mean.double().to(device).requires_grad_()
     rho64 = rho.double().to(device).requires_grad_()
     args64 = _double(args, device)
-    loss, mse, block_kl = fit._loss(CONFIG, mean64, rho64, *args64)
+    loss, mse, block_kl = fit._loss(CONFIG, mean64, rho64, args64)
     loss.backward()
     grad_mean, grad_rho, mse_fused, block_kl_fused = fused.loss_gradients(
-        CONFIG, mean64.detach(), rho64.detach(), *args64
+        CONFIG, mean64.detach(), rho64.detach(), args64
     )
     torch.testing.assert_close(grad_mean, mean64.grad, rtol=1e-9, atol=1e-12)
     torch.testing.assert_close(grad_rho, rho64.grad, rtol=1e-9, atol=1e-12)
     torch.testing.assert_close(mse_fused, mse.detach(), rtol=1e-12, atol=0.0)
     torch.testing.assert_close(block_kl_fused, block_kl.detach(), rtol=1e-12, atol=1e-15)
-    frozen_mask = args64[7]
+    frozen_mask = args64.frozen_mask
     assert bool((grad_mean[frozen_mask] == 0).all()) and bool((grad_rho[frozen_mask] == 0).all())
 
 
@@ -74,7 +76,7 @@ def test_fused_steps_follow_torch_adam(device):
         for key in ("step", "exp_avg", "exp_avg_sq")
     )
     for _ in range(5):
-        loss = fit._loss(CONFIG, *reference, *args)[0]
+        loss = fit._loss(CONFIG, *reference, args)[0]
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -86,13 +88,13 @@ def test_fused_steps_follow_torch_adam(device):
                 torch.tensor(1e-3, dtype=torch.float64),
                 (0.9, 0.999),
                 1e-8,
-                *args,
+                args,
             )
     for a, b in zip(ours, reference, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
     # The state is torch's own: its Adam can take the next step from ours.
     assert int(ours_optimizer.state[ours[0]]["step"]) == 5
-    loss = fit._loss(CONFIG, *ours, *args)[0]
+    loss = fit._loss(CONFIG, *ours, args)[0]
     ours_optimizer.zero_grad()
     loss.backward()
     ours_optimizer.step()
