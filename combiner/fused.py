@@ -6,9 +6,9 @@ per layer two batched products for the weights' gradients (mean and variance pat
 for the input's. Written out here and followed by Adam's update, one step is one function of
 tensors that ``torch.compile`` turns into one graph: no autograd tape, no optimizer loop, and
 the elementwise work of forward, backward and update fused. On the 2-core CPU a CIFAR step
-takes about 0.6 ms instead of 0.9 at batch 1 and 5.7 instead of 7.1 at batch 10 (one thread,
-autograd and ``torch.optim.Adam`` compiled alike). ``tests/combiner/test_fused.py`` checks it
-against autograd (its reference twin) and against ``torch.optim.Adam``.
+takes 0.65 ms instead of 1.07 at batch 1 and 6.1 instead of 7.6 at batch 10 (one thread, both
+compiled; ``benchmarks/fused_step.py``). ``tests/combiner/test_fused.py`` checks it against
+autograd (its reference twin) and against ``torch.optim.Adam``.
 
 Learning the prior's parameters with the posteriors (prior training) keeps autograd.
 """
