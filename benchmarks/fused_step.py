@@ -59,11 +59,7 @@ def _stepper(kind: str, batch: int):
 
         return run
     step = fit._Compiled(fused.fused_step)
-    state = tuple(
-        fused.adam_state(optimizer, p)[key]
-        for p in params
-        for key in ("step", "exp_avg", "exp_avg_sq")
-    )
+    state = fused.adam_states(optimizer, tuple(params))
     lr = torch.tensor(1e-3, dtype=torch.float64)
 
     def run(steps: int) -> None:

@@ -18,7 +18,7 @@ import torch
 from torch.nn import functional
 from tqdm import tqdm
 
-from combiner.fused import StepInputs, adam_state, block_sums, fusable, fused_step
+from combiner.fused import StepInputs, adam_states, block_sums, fusable, fused_step
 from combiner.inr import INRConfig, PrivateNoise, VariationalINR, forward, fourier_features
 from combiner.priors import LOG2E, Prior, gaussian_kl_nats
 from combiner.progress import progress as show_progress
@@ -203,11 +203,7 @@ def fit_posteriors(
     fused = not learn_prior and fusable(optimizer)
     if fused:
         adam_group = optimizer.param_groups[0]
-        adam = tuple(
-            adam_state(optimizer, p)[key]
-            for p in (net.mean, net.rho)
-            for key in ("step", "exp_avg", "exp_avg_sq")
-        )
+        adam = adam_states(optimizer, (net.mean, net.rho))
         lr_now = torch.tensor(0.0, dtype=torch.float64)
         step_function = _maybe_compiled(fused_step, compile_loss)
     else:
@@ -217,7 +213,8 @@ def fit_posteriors(
     with torch_threads(threads_for(batch * subset * config.units_per_point)):
         for step in show_progress(range(steps), progress, leave=False):
             noise = private_noise.draw(config, batch, subset)
-            prior_std = prior.datum_std(prior_params).float().to(device)
+            if step == 0 or learn_prior:  # fixed unless learned along with the posteriors
+                prior_std = prior.datum_std(prior_params).float().to(device)
             step_features, step_values = features, values
             if subset < points:
                 chosen = torch.randperm(points, generator=generator, device=device)[:subset]

@@ -179,15 +179,19 @@ def fused_step(
     return mse, block_kl
 
 
-def adam_state(optimizer: torch.optim.Adam, param: torch.Tensor) -> dict[str, torch.Tensor]:
-    """``optimizer``'s state of ``param``, created as ``torch.optim.Adam`` would (so either can
-    take the next step)."""
-    state = optimizer.state[param]
-    if not state:
-        state["step"] = torch.tensor(0.0)
-        state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-        state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-    return state
+def adam_states(optimizer: torch.optim.Adam, params: tuple[torch.Tensor, ...]) -> tuple:
+    """``optimizer``'s ``(step, exp_avg, exp_avg_sq)`` of each of ``params``, flat, as
+    [`fused_step`][combiner.fused.fused_step] takes them; created as ``torch.optim.Adam``
+    would where missing (so either can take the next step)."""
+    out: list[torch.Tensor] = []
+    for param in params:
+        state = optimizer.state[param]
+        if not state:
+            state["step"] = torch.tensor(0.0)
+            state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+            state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+        out += [state["step"], state["exp_avg"], state["exp_avg_sq"]]
+    return tuple(out)
 
 
 def fusable(optimizer: torch.optim.Optimizer) -> bool:

@@ -219,11 +219,12 @@ class PrivateNoise:
         """The next ``(batch, points, fan_out)`` normals of every layer (contiguous views of
         one buffer)."""
         sizes = [batch * points * fan_out for _, fan_out in config.layer_shapes]
+        total = sum(sizes)
         if self.generator is None:
-            flat = torch.from_numpy(ops.splitmix_normals32(self.seed, self.drawn, sum(sizes)))
-            self.drawn += sum(sizes)
+            flat = torch.from_numpy(ops.splitmix_normals32(self.seed, self.drawn, total))
+            self.drawn += total
         else:
-            flat = torch.randn(sum(sizes), generator=self.generator, device=self.device)
+            flat = torch.randn(total, generator=self.generator, device=self.device)
         return [
             chunk.view(batch, points, fan_out)
             for chunk, (_, fan_out) in zip(flat.split(sizes), config.layer_shapes, strict=True)

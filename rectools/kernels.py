@@ -586,6 +586,21 @@ def _philox32_raw(first: int, total: int, key32: np.ndarray) -> np.ndarray:
 
 
 @njit
+def _wedge_keeps(layer: np.uint64, x: float, unit: float) -> bool:
+    # A point at x, `unit` of the way up layer's wedge, lies under the density.
+    low = _ZIG_DENSITIES[layer]
+    return low + unit * (_ZIG_DENSITIES[layer + 1] - low) < math.exp(-0.5 * x * x)
+
+
+@njit
+def _tail_offset(first_unit: float, second_unit: float) -> tuple[float, bool]:
+    # The tail beyond R (Marsaglia, 1964): R + a with a ~ Exp(R), kept with probability
+    # exp(-a^2 / 2); returns a and whether it is kept.
+    a = -math.log(first_unit) / _ZIG_TAIL
+    return a, -2.0 * math.log(second_unit) > a * a
+
+
+@njit
 def _ziggurat_slow(raw: np.uint64, flat: int, key32: np.ndarray) -> float:
     # Wedges, the tail and retries, with extra blocks (flat, attempt, 1), attempt = 1, 2, ...
     f = np.uint64(flat)
@@ -599,11 +614,11 @@ def _ziggurat_slow(raw: np.uint64, flat: int, key32: np.ndarray) -> float:
         b0, b1, b2, b3 = _philox4x32(f & _MASK32, f >> _S32, attempt, _ONE, key32[0], key32[1])
         attempt += _ONE
         if layer == _ZERO:
-            # The tail beyond R (Marsaglia, 1964): R + a with a ~ Exp(R), accepted with
-            # probability exp(-a^2 / 2).
             while True:
-                a = -math.log(_to_open_unit(b0 | (b1 << _S32))) / _ZIG_TAIL
-                if -2.0 * math.log(_to_open_unit(b2 | (b3 << _S32))) > a * a:
+                a, kept = _tail_offset(
+                    _to_open_unit(b0 | (b1 << _S32)), _to_open_unit(b2 | (b3 << _S32))
+                )
+                if kept:
                     break
                 b0, b1, b2, b3 = _philox4x32(
                     f & _MASK32, f >> _S32, attempt, _ONE, key32[0], key32[1]
@@ -611,9 +626,7 @@ def _ziggurat_slow(raw: np.uint64, flat: int, key32: np.ndarray) -> float:
                 attempt += _ONE
             x = _ZIG_TAIL + a
             break
-        low = _ZIG_DENSITIES[layer]
-        height = _to_open_unit(b0 | (b1 << _S32)) * (_ZIG_DENSITIES[layer + 1] - low)
-        if low + height < math.exp(-0.5 * x * x):
+        if _wedge_keeps(layer, x, _to_open_unit(b0 | (b1 << _S32))):
             break
         raw = b2 | (b3 << _S32)
     return -x if (raw >> _S8) & _ONE else x
@@ -735,9 +748,21 @@ def _splitmix(z: np.uint64) -> np.uint64:
 
 
 @njit
+def _slow_word(slow_key: np.uint64, base: np.uint64, attempt: np.uint64) -> np.uint64:
+    return _splitmix(slow_key + (base + attempt) * _SM_GAMMA)
+
+
+@njit
+def _value_word(key: np.uint64, flat: int) -> np.uint32:
+    # The 32 bits of value `flat`: half flat % 2 of word flat // 2.
+    z = _splitmix(key + np.uint64(flat // 2 + 1) * _SM_GAMMA)
+    return np.uint32((z >> (_S32 * np.uint64(flat % 2))) & _MASK32)
+
+
+@njit
 def _zig32_slow(word: np.uint32, flat: int, slow_key: np.uint64) -> np.float32:
     # Wedges, the tail and retries of value `flat`, with fresh words
-    # splitmix(slow_key + (flat * 2^16 + attempt) * gamma), attempt = 1, 2, ...
+    # _slow_word(slow_key, flat * 2^16, attempt), attempt = 1, 2, ...
     base = np.uint64(flat) << _ATTEMPT_BITS
     attempt = np.uint64(1)
     while True:
@@ -746,27 +771,23 @@ def _zig32_slow(word: np.uint32, flat: int, slow_key: np.uint64) -> np.float32:
         x = float(u) * _ZIG32_EDGES[layer]
         if u < _ZIG32_THRESHOLDS[layer]:
             break
-        fresh = _splitmix(slow_key + (base + attempt) * _SM_GAMMA)
+        fresh = _slow_word(slow_key, base, attempt)
         attempt += _ONE
         if layer == 0:
-            # The tail beyond R: R + a with a ~ Exp(R), accepted with probability
-            # exp(-a^2 / 2) (Marsaglia, 1964).
             while True:
-                second = _splitmix(slow_key + (base + attempt) * _SM_GAMMA)
+                second = _slow_word(slow_key, base, attempt)
                 attempt += _ONE
-                a = -math.log(_to_open_unit(fresh)) / _ZIG_TAIL
-                if -2.0 * math.log(_to_open_unit(second)) > a * a:
+                a, kept = _tail_offset(_to_open_unit(fresh), _to_open_unit(second))
+                if kept:
                     break
-                fresh = _splitmix(slow_key + (base + attempt) * _SM_GAMMA)
+                fresh = _slow_word(slow_key, base, attempt)
                 attempt += _ONE
             x = _ZIG_TAIL + a
             break
-        low = _ZIG_DENSITIES[layer]
-        height = _to_open_unit(fresh) * (_ZIG_DENSITIES[layer + 1] - low)
-        if low + height < math.exp(-0.5 * x * x):
+        if _wedge_keeps(layer, x, _to_open_unit(fresh)):
             break
         # Rejected: start again from a word of its own (fresh's bits made the test).
-        word = np.uint32(_splitmix(slow_key + (base + attempt) * _SM_GAMMA) >> _S32)
+        word = np.uint32(_slow_word(slow_key, base, attempt) >> _S32)
         attempt += _ONE
     return np.float32(-x if (word >> np.uint32(8)) & np.uint32(1) else x)
 
@@ -808,8 +829,7 @@ def splitmix_normals32(seed: int, first: int, count: int) -> np.ndarray:
             outside[2 * k + half] = u >= _ZIG32_THRESHOLDS[layer]
     slow_key = _splitmix(key ^ _SM_SLOW)
     for v in np.flatnonzero(outside):
-        z = _splitmix(key + np.uint64(first_word + v // 2 + 1) * _SM_GAMMA)
-        word = np.uint32((z >> (_S32 * np.uint64(v % 2))) & _MASK32)
-        out[v] = _zig32_slow(word, 2 * first_word + v, slow_key)
+        flat = 2 * first_word + v
+        out[v] = _zig32_slow(_value_word(key, flat), flat, slow_key)
     skip = first - 2 * first_word
     return out[skip : skip + count]

@@ -338,18 +338,15 @@ _M64 = (1 << 64) - 1
 _SM_GAMMA = 0x9E3779B97F4A7C15
 
 
-def _splitmix(z: int) -> int:
-    z &= _M64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
-    return z ^ (z >> 31)
-
-
 def _splitmix_words(z: np.ndarray) -> np.ndarray:
-    # The same on uint64 arrays, whose products wrap modulo 2^64 as the integers above do.
+    # SplitMix64's mixer on uint64 arrays (their products wrap modulo 2^64).
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return z ^ (z >> np.uint64(31))
+
+
+def _splitmix(z: int) -> int:
+    return int(_splitmix_words(np.array([z & _M64], dtype=np.uint64))[0])
 
 
 def _zig32_outside(word: int, flat: int, slow_key: int) -> float:

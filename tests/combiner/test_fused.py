@@ -70,11 +70,7 @@ def test_fused_steps_follow_torch_adam(device):
     optimizer = torch.optim.Adam(reference, lr=1e-3)
     ours = [torch.nn.Parameter(mean.clone()), torch.nn.Parameter(rho.clone())]
     ours_optimizer = torch.optim.Adam(ours, lr=1e-3)
-    state = tuple(
-        fused.adam_state(ours_optimizer, p)[key]
-        for p in ours
-        for key in ("step", "exp_avg", "exp_avg_sq")
-    )
+    state = fused.adam_states(ours_optimizer, tuple(ours))
     for _ in range(5):
         loss = fit._loss(CONFIG, *reference, args)[0]
         optimizer.zero_grad()
