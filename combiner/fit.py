@@ -18,7 +18,8 @@ import torch
 from torch.nn import functional
 from tqdm import tqdm
 
-from combiner.fused import StepInputs, adam_states, block_sums, fusable, fused_step
+from combiner.aot import AheadOfTimeStep
+from combiner.fused import Adam, StepInputs, block_sums, fused_step
 from combiner.inr import INRConfig, PrivateNoise, VariationalINR, forward, fourier_features
 from combiner.priors import LOG2E, Prior, gaussian_kl_nats
 from combiner.progress import progress as show_progress
@@ -113,16 +114,20 @@ class _Compiled:
 
     def __init__(self, function: Callable[..., tuple[torch.Tensor, ...]]) -> None:
         self.function = function
-        self.compiled: Callable[..., tuple[torch.Tensor, ...]] | None = torch.compile(function)
+        self.compiled: Callable[..., tuple[torch.Tensor, ...]] | None = None
+        self.failed = False
 
     def __call__(self, *args: object) -> tuple[torch.Tensor, ...]:
-        if self.compiled is not None:
+        if not self.failed:
             try:
+                # On first use, not before: torch.compile imports 1.3 s of modules, which a
+                # step compiled ahead of time (combiner.aot) never needs.
+                self.compiled = self.compiled or torch.compile(self.function)
                 return self.compiled(*args)
             except Exception as err:  # any compiler failure means "run eager"
                 message = f"combiner: torch.compile failed ({type(err).__name__}); fitting eagerly"
                 tqdm.write(message, file=sys.stderr)
-                self.compiled = None
+                self.failed = True
         return self.function(*args)
 
 
@@ -153,7 +158,7 @@ def fit_posteriors(
     compile_loss: bool = False,
     prior_params: torch.Tensor | None = None,
     point_fraction: float = 1.0,
-    optimizer: torch.optim.Optimizer | None = None,
+    optimizer: Adam | torch.optim.Optimizer | None = None,
     lr_halving_at: float | None = None,
 ) -> dict[str, float]:
     """Minimise the (block-weighted) beta-ELBO of every datum in the batch with Adam.
@@ -176,8 +181,10 @@ def fit_posteriors(
             the posterior when they require gradients, held fixed otherwise.
         point_fraction: fraction of the grid points each step sees, drawn afresh every step
             (COMBINER trains on a quarter of a Kodak image's pixels per step).
-        optimizer: an Adam over ``net``'s parameters to continue (its moment estimates carry
-            over between calls, as in progressive fine-tuning); ``None`` starts a fresh one.
+        optimizer: Adam to continue (its moment estimates carry over between calls, as in
+            progressive fine-tuning): a [`fused.Adam`][combiner.fused.Adam] for the fused step,
+            or a ``torch.optim`` optimizer over ``net``'s parameters, which steps through
+            autograd; ``None`` starts a fresh one.
         lr_halving_at: halve the learning rate after this fraction of ``steps`` (the
             reference implementation: 0.8); ``None`` keeps it constant.
 
@@ -195,18 +202,21 @@ def fit_posteriors(
     prior_mean = prior.mean.float().to(device)
     learn_prior = prior_params is not None and prior_params.requires_grad
     trainable = [*net.parameters(), *([prior_params] if learn_prior else [])]
-    optimizer = optimizer or torch.optim.Adam(trainable, lr=lr)
     halving_step = steps if lr_halving_at is None else int(lr_halving_at * steps)
     generator = torch.Generator(device=device).manual_seed(seed)
     private_noise = PrivateNoise(seed, device)
-    # Autograd only where the fused step cannot do the same: learning the prior.
-    fused = not learn_prior and fusable(optimizer)
+    # Autograd only where the fused step cannot do the same: learning the prior, or continuing
+    # a torch optimizer.
+    fused = not learn_prior and not isinstance(optimizer, torch.optim.Optimizer)
     if fused:
-        adam_group = optimizer.param_groups[0]
-        adam = adam_states(optimizer, (net.mean, net.rho))
-        lr_now = torch.tensor(0.0, dtype=torch.float64)
+        adam = optimizer or Adam.fresh((net.mean, net.rho), lr)
         step_function = _maybe_compiled(fused_step, compile_loss)
+        if compile_loss:  # CPUs load the step compiled ahead of time; the rest fall back
+            step_function = AheadOfTimeStep(step_function)
+    elif isinstance(optimizer, Adam):
+        raise ValueError("learning the prior steps through autograd: pass a torch optimizer")
     else:
+        optimizer = optimizer or torch.optim.Adam(trainable, lr=lr)
         loss_function = _maybe_compiled(_loss, compile_loss)
     mse = block_kl = torch.zeros(1, 1, device=device)
     # Small fits run fastest on one thread, and then many can run side by side (threads.py).
@@ -220,8 +230,11 @@ def fit_posteriors(
                 chosen = torch.randperm(points, generator=generator, device=device)[:subset]
                 step_features, step_values = features[:, chosen], values[:, chosen]
             if step == halving_step:
-                for group in optimizer.param_groups:
-                    group["lr"] /= 2.0
+                if fused:
+                    adam.lr.div_(2.0)
+                else:
+                    for group in optimizer.param_groups:
+                        group["lr"] /= 2.0
             inputs = StepInputs(
                 step_features,
                 step_values,
@@ -234,17 +247,9 @@ def fit_posteriors(
                 frozen.values,
             )
             if fused:
-                lr_now.fill_(adam_group["lr"])
                 with torch.no_grad():
                     mse, block_kl = step_function(
-                        config,
-                        net.mean,
-                        net.rho,
-                        adam,
-                        lr_now,
-                        adam_group["betas"],
-                        adam_group["eps"],
-                        inputs,
+                        config, net.mean, net.rho, adam.state, adam.lr, adam.betas, adam.eps, inputs
                     )
             else:
                 loss, mse, block_kl = loss_function(config, net.mean, net.rho, inputs)

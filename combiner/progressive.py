@@ -14,6 +14,7 @@ import torch
 
 import rectools
 from combiner.fit import BlockPenalties, Frozen, fit_posteriors
+from combiner.fused import Adam
 from combiner.inr import VariationalINR
 from combiner.partition import block_ids
 from combiner.progress import progress
@@ -72,7 +73,7 @@ def code_progressively(
     if fit_options and persistent_optimizer:
         fit_options = {
             **fit_options,
-            "optimizer": torch.optim.Adam(net.parameters(), lr=fit_options["lr"]),
+            "optimizer": Adam.fresh((net.mean, net.rho), fit_options["lr"]),
         }
     for k, block in enumerate(progress(blocks, "coding blocks", leave=False)):
         post_mean = net.mean.detach().double().cpu().numpy()

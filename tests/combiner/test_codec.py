@@ -156,21 +156,28 @@ def test_exact_sample_estimate_is_labelled_and_finite(images, prior_file):
     assert estimate.bpp_estimate > 0 and np.isfinite(estimate.psnr_db)
 
 
-def test_a_failing_compiler_falls_back_to_eager(monkeypatch, images, prior_file, capsys):
-    from combiner import fit
+def test_a_failing_compiler_falls_back_to_eager(
+    monkeypatch, tmp_path, images, prior_file, capsys
+):
+    from combiner import aot, fit
 
-    def broken(_function):
+    def broken(*_args):
         def fail(*args):
             raise RuntimeError("no compiler here")
 
         return fail
 
+    # Neither the ahead-of-time build (an empty cache, a failing build) nor torch.compile.
+    monkeypatch.setenv("COMBINER_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(aot.AheadOfTimeStep, "_runners", {})
+    monkeypatch.setattr(aot, "_build", broken(None))
     monkeypatch.setattr(fit.torch, "compile", broken)
     monkeypatch.setattr(fit, "_COMPILED", {})
     preset = codec.Preset(posterior_steps=3, finetune_steps=1, compile_loss=True)
     result = codec.compress(images[:1], prior_file, preset=preset)[0]
     assert np.array_equal(codec.decompress(result.data, prior_file), result.reconstruction)
-    assert "fitting eagerly" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "ahead-of-time compilation failed" in err and "fitting eagerly" in err
 
 
 def test_the_one_block_loss_of_prior_learning_compiles():

@@ -95,11 +95,3 @@ def test_fused_steps_follow_torch_adam(device):
     loss.backward()
     ours_optimizer.step()
     assert int(ours_optimizer.state[ours[1]]["step"]) == 6
-
-
-def test_only_plain_adam_is_fused():
-    params = [torch.nn.Parameter(torch.zeros(3))]
-    assert fused.fusable(torch.optim.Adam(params))
-    assert not fused.fusable(torch.optim.Adam(params, weight_decay=0.1))
-    assert not fused.fusable(torch.optim.Adam(params, amsgrad=True))
-    assert not fused.fusable(torch.optim.SGD(params, lr=0.1))

@@ -1,0 +1,119 @@
+"""combiner.aot: the step compiled ahead of time takes the fused step's steps, is built once
+per kind of input and loaded from disk after that, and a damaged library is built again."""
+
+import pytest
+import torch
+
+from combiner import aot, fused, inr
+
+CONFIG = inr.CIFAR_NET
+BETAS, EPS = (0.9, 0.999), 1e-8
+
+
+def _problem(batch: int, points: int, blocks: int, seed: int = 0):
+    """A step's arguments in float64, so that rounding cannot hide a wrong kernel."""
+    g = torch.Generator().manual_seed(seed)
+    n = CONFIG.num_params
+    mean = torch.randn(batch, n, generator=g) * 0.1
+    rho = torch.randn(batch, n, generator=g) - 5.0
+    coords = torch.rand(batch, points, 2, generator=g) * 2 - 1
+    inputs = fused.StepInputs(
+        inr.fourier_features(coords, CONFIG),
+        torch.rand(batch, points, 3, generator=g),
+        inr.PrivateNoise(seed).draw(CONFIG, batch, points),
+        torch.randn(n, generator=g) * 0.01,
+        torch.rand(n, generator=g) * 0.1 + 0.01,
+        torch.rand(batch, blocks, generator=g) * 1e-4,
+        torch.randint(0, blocks, (n,), generator=g),
+        torch.rand(batch, n, generator=g) < 0.3,
+        torch.randn(batch, n, generator=g) * 0.1,
+    )
+    inputs = fused.StepInputs(
+        *(t.double() if t.is_floating_point() else t for t in inputs[:2]),
+        [t.double() for t in inputs.noise],
+        *(t.double() if t.is_floating_point() else t for t in inputs[3:]),
+    )
+    return (
+        mean.double(),
+        rho.double(),
+        fused.Adam.fresh((mean.double(), rho.double()), 1e-3),
+        inputs,
+    )
+
+
+def _never(*_args):
+    raise AssertionError("the fallback ran")
+
+
+def _steps(step, problem, count: int = 3):
+    mean, rho, adam, inputs = problem
+    for _ in range(count):
+        mse, block_kl = step(CONFIG, mean, rho, adam.state, adam.lr, BETAS, EPS, inputs)
+    return [mean, rho, *adam.state, mse, block_kl]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """An empty cache for this module: one library is built, on the first test's call."""
+    folder = tmp_path_factory.mktemp("aot-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COMBINER_CACHE_DIR", str(folder))
+        patch.setattr(aot.AheadOfTimeStep, "_runners", {})
+        yield folder
+
+
+@pytest.mark.parametrize(("batch", "points", "blocks"), [(1, 1024, 120), (3, 100, 40), (2, 9, 2)])
+def test_the_compiled_step_takes_the_fused_steps(cache, batch, points, blocks):
+    # One library for every batch, grid and partition size (they are dynamic in the export).
+    ours = _steps(aot.AheadOfTimeStep(_never), _problem(batch, points, blocks))
+    reference = _steps(fused.fused_step, _problem(batch, points, blocks))
+    for a, b in zip(ours, reference, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+    assert len(list((cache / "aot-step").glob("*.so"))) == 1
+
+
+def test_a_built_library_is_loaded_not_rebuilt(cache, monkeypatch):
+    _steps(aot.AheadOfTimeStep(_never), _problem(2, 9, 3), count=1)  # built here if run alone
+    monkeypatch.setattr(aot.AheadOfTimeStep, "_runners", {})  # as a new process
+    monkeypatch.setattr(aot, "_build", _never)
+    ours = _steps(aot.AheadOfTimeStep(_never), _problem(2, 9, 3))
+    torch.testing.assert_close(
+        ours, _steps(fused.fused_step, _problem(2, 9, 3)), rtol=1e-9, atol=1e-12
+    )
+
+
+def test_a_damaged_library_is_built_again(cache, monkeypatch, capsys):
+    _steps(aot.AheadOfTimeStep(_never), _problem(2, 9, 3), count=1)
+    [library] = (cache / "aot-step").glob("*.so")
+    good = library.read_bytes()
+    # Truncated, as by a full disk (a new file: the loaded one must not change under us).
+    library.unlink()
+    library.write_bytes(good[: len(good) // 3])
+    monkeypatch.setattr(aot.AheadOfTimeStep, "_runners", {})
+    monkeypatch.setattr(aot, "_build", lambda *_args: good)
+    ours = _steps(aot.AheadOfTimeStep(_never), _problem(2, 9, 3))
+    reference = _steps(fused.fused_step, _problem(2, 9, 3))
+    torch.testing.assert_close(ours, reference, rtol=1e-9, atol=1e-12)
+    assert library.read_bytes() == good
+    assert "compiling the fitting step" in capsys.readouterr().err
+
+
+def test_what_the_library_cannot_take_goes_to_the_fallback(monkeypatch):
+    # One block (prior learning's plain beta-ELBO) is not in the exported program.
+    monkeypatch.setattr(aot, "_build", _never)
+    ours = _steps(aot.AheadOfTimeStep(fused.fused_step), _problem(2, 9, 1))
+    torch.testing.assert_close(ours, _steps(fused.fused_step, _problem(2, 9, 1)))
+
+
+def test_a_failed_build_says_so_and_falls_back(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("COMBINER_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(aot.AheadOfTimeStep, "_runners", {})
+
+    def no_compiler(*_args):
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(aot, "_build", no_compiler)
+    ours = _steps(aot.AheadOfTimeStep(fused.fused_step), _problem(2, 9, 3))
+    torch.testing.assert_close(ours, _steps(fused.fused_step, _problem(2, 9, 3)))
+    assert "ahead-of-time compilation failed (RuntimeError)" in capsys.readouterr().err
+    assert not list(tmp_path.rglob("*.so"))
