@@ -13,8 +13,9 @@ through ``torch.compile``). Building one takes about as long as a cold ``torch.c
 The library is named by a digest of everything it depends on: torch's version, the CPU's
 architecture and vector capability, the architecture and Adam's constants, the input dtypes,
 and the source of the modules that define the step; changing any of them builds a new one.
-Libraries are written to a temporary name and renamed, so processes building the same one at
-once never load a half-written file. CPUs only: on a GPU the step goes through
+Processes needing a library at once let one build it (a file lock); it is written under a
+temporary name and renamed, and its name carries a digest of its bytes, checked before it is
+loaded. CPUs only: on a GPU the step goes through
 ``torch.compile``, as before.
 
 ``COMBINER_CACHE_DIR`` chooses the directory (default ``$XDG_CACHE_HOME/combiner``, else
@@ -28,12 +29,14 @@ import os
 import platform
 import sys
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
 import torch
+from filelock import FileLock
 from tqdm import tqdm
 
 from combiner.fused import StepInputs, fused_step
@@ -142,9 +145,11 @@ def _build(config: INRConfig, betas: tuple[float, float], eps: float, example: t
     """Export and compile the step for ``example``'s kind of inputs: the library's bytes."""
     from torch.export import export
 
-    program = export(
-        _Step(config, betas, eps), example, dynamic_shapes=_dynamic_shapes(config, example)
-    )
+    with warnings.catch_warnings():  # torch's deprecation notices are not the user's concern
+        warnings.simplefilter("ignore")
+        program = export(
+            _Step(config, betas, eps), example, dynamic_shapes=_dynamic_shapes(config, example)
+        )
     with tempfile.TemporaryDirectory(prefix="combiner-aot-") as folder:
         package = torch._inductor.aoti_compile_and_package(
             program, package_path=os.path.join(folder, "step.pt2")
@@ -182,21 +187,24 @@ def _content_digest(data: bytes) -> str:
 def _load_or_build(stem: Path, build: Callable[[], bytes]) -> object:
     """The library cached as ``{stem}-{digest of its bytes}.so``, built and stored first if
     there is none whose bytes match its name (a truncated or altered file is replaced: a
-    damaged library may load and then crash)."""
-    for path in stem.parent.glob(f"{stem.name}-*.so"):
-        if path.name == f"{stem.name}-{_content_digest(path.read_bytes())}.so":
-            return torch._C._aoti.AOTIModelContainerRunnerCpu(str(path), 1)
-        path.unlink(missing_ok=True)
-    tqdm.write("combiner: compiling the fitting step for this CPU (once)", file=sys.stderr)
-    data = build()
-    path = stem.parent / f"{stem.name}-{_content_digest(data)}.so"
+    damaged library may load and then crash).
+
+    Processes that need the same library at once wait for one to build it (a file lock), and
+    it is written under a temporary name, then renamed, so none loads a half-written file.
+    """
     stem.parent.mkdir(parents=True, exist_ok=True)
-    # A temporary name, then a rename: a process building the same library at the same time
-    # never loads a half-written file.
-    with tempfile.NamedTemporaryFile(dir=stem.parent, suffix=".part", delete=False) as part:
-        part.write(data)
-    os.replace(part.name, path)
-    return torch._C._aoti.AOTIModelContainerRunnerCpu(str(path), 1)
+    with FileLock(f"{stem}.lock"):
+        for path in stem.parent.glob(f"{stem.name}-*.so"):
+            if path.name == f"{stem.name}-{_content_digest(path.read_bytes())}.so":
+                return torch._C._aoti.AOTIModelContainerRunnerCpu(str(path), 1)
+            path.unlink(missing_ok=True)
+        tqdm.write("combiner: compiling the fitting step for this CPU (once)", file=sys.stderr)
+        data = build()
+        path = stem.parent / f"{stem.name}-{_content_digest(data)}.so"
+        with tempfile.NamedTemporaryFile(dir=stem.parent, suffix=".part", delete=False) as part:
+            part.write(data)
+        os.replace(part.name, path)
+        return torch._C._aoti.AOTIModelContainerRunnerCpu(str(path), 1)
 
 
 class AheadOfTimeStep:
