@@ -1,10 +1,13 @@
 """One posterior-fitting step: the fused step against autograd with ``torch.optim.Adam``.
 
-Both compiled with ``torch.compile``, on the CIFAR network, 1,024 points per datum, 120 blocks,
-a third of the weights frozen, fresh private noise every step; one torch thread. The two are
+Three kinds: autograd and ``torch.optim.Adam`` (``torch.compile`` of the loss), the fused step
+through ``torch.compile``, and the fused step compiled ahead of time (``combiner.aot``, what
+fitting on a CPU uses), on the CIFAR network, 1,024 points per datum, 120 blocks,
+a third of the weights frozen, fresh private noise every step; one torch thread. They are
 timed in alternation (``--rounds`` rounds of ``--steps`` steps) and the best and median round
-are printed per batch size, with their ratio. Run: ``python benchmarks/fused_step.py``
-(about 2 minutes on 2 cores; ``--batches`` changes the sizes).
+are printed per batch size, with the ratios of the best rounds to autograd's. Run:
+``python benchmarks/fused_step.py`` (about 3 minutes on 2 cores; ``--batches`` changes the
+sizes).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import time
 
 import torch
 
-from combiner import fit, fused, inr
+from combiner import aot, fit, fused, inr
 
 CONFIG = inr.CIFAR_NET
 
@@ -59,6 +62,8 @@ def _stepper(kind: str, batch: int):
 
         return run
     step = fit._Compiled(fused.fused_step)
+    if kind == "ahead of time":
+        step = aot.AheadOfTimeStep(step)
     state = fused.adam_states(optimizer, tuple(params))
     lr = torch.tensor(1e-3, dtype=torch.float64)
 
@@ -79,7 +84,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     for batch in args.batches:
-        runs = {kind: _stepper(kind, batch) for kind in ("autograd", "fused")}
+        runs = {kind: _stepper(kind, batch) for kind in ("autograd", "fused", "ahead of time")}
         for run in runs.values():
             run(5)  # compile
         times: dict[str, list[float]] = {kind: [] for kind in runs}
@@ -90,11 +95,14 @@ def main() -> None:
                 times[kind].append(1e3 * (time.perf_counter() - start) / args.steps)
         best = {kind: min(t) for kind, t in times.items()}
         median = {kind: statistics.median(t) for kind, t in times.items()}
-        print(
-            f"batch {batch:>3}: autograd {best['autograd']:.2f} ms/step (median"
-            f" {median['autograd']:.2f}), fused {best['fused']:.2f} (median {median['fused']:.2f}),"
-            f" {best['autograd'] / best['fused']:.2f}x"
-        )
+        print(f"batch {batch:>3}:", end="")
+        for kind in runs:
+            ratio = best["autograd"] / best[kind]
+            print(
+                f"  {kind} {best[kind]:.2f} ms/step (median {median[kind]:.2f}, {ratio:.2f}x)",
+                end="",
+            )
+        print()
 
 
 if __name__ == "__main__":

@@ -6,17 +6,18 @@ a compiler probe per kernel), a third of a one-image ``combiner compress``. Here
 [`combiner.fused`][combiner.fused] is exported once with ``torch.export`` (batch, grid points
 and blocks left dynamic), compiled by AOTInductor into a shared library and stored under the
 user's cache directory; a later process loads it in about a millisecond and calls it with no
-Python-side tracing or guards (0.40 ms per CIFAR step at batch 1 on one thread, 0.65-0.75 ms
-through ``torch.compile``). Building one takes about as long as a cold ``torch.compile``
-(15-30 s), once per architecture, torch version and CPU.
+Python-side tracing or guards (about 0.5 ms per CIFAR step at batch 1 on one thread, against
+0.65-0.75 ms through ``torch.compile``). Building one takes about as long as a cold
+``torch.compile`` (15-30 s), once per architecture, thread count, torch version and CPU.
 
-The library is named by a digest of everything it depends on: torch's version, the CPU's
-architecture and vector capability, the architecture and Adam's constants, the input dtypes,
-and the source of the modules that define the step; changing any of them builds a new one.
-Processes needing a library at once let one build it (a file lock); it is written under a
-temporary name and renamed, and its name carries a digest of its bytes, checked before it is
-loaded. CPUs only: on a GPU the step goes through
-``torch.compile``, as before.
+A library is named by a digest of everything it depends on: torch's version, the CPU (model
+and instruction-set flags: inductor compiles with ``-march=native``), the network and Adam's
+constants, the input dtypes, the number of torch threads (inductor decides from it which
+loops run in parallel), and the source of the modules that define the step; changing any of
+them builds a new one. Processes that need the same library at once let one build it (a file
+lock); it is written under a temporary name, then renamed, and its name carries a digest of
+its bytes, checked before it is loaded. CPUs only: on a GPU the step goes through
+``torch.compile``.
 
 ``COMBINER_CACHE_DIR`` chooses the directory (default ``$XDG_CACHE_HOME/combiner``, else
 ``~/.cache/combiner``).
@@ -145,12 +146,14 @@ def _build(config: INRConfig, betas: tuple[float, float], eps: float, example: t
     """Export and compile the step for ``example``'s kind of inputs: the library's bytes."""
     from torch.export import export
 
-    with warnings.catch_warnings():  # torch's deprecation notices are not the user's concern
+    with (
+        warnings.catch_warnings(),  # torch's deprecation notices are not the user's concern
+        tempfile.TemporaryDirectory(prefix="combiner-aot-") as folder,
+    ):
         warnings.simplefilter("ignore")
         program = export(
             _Step(config, betas, eps), example, dynamic_shapes=_dynamic_shapes(config, example)
         )
-    with tempfile.TemporaryDirectory(prefix="combiner-aot-") as folder:
         package = torch._inductor.aoti_compile_and_package(
             program, package_path=os.path.join(folder, "step.pt2")
         )
@@ -167,11 +170,27 @@ def _source_digest() -> str:
     return digest.hexdigest()
 
 
+def _cpu_identity() -> str:
+    """The CPU's model and instruction-set flags: inductor compiles with ``-march=native``, so
+    a library from another CPU (a home directory shared between machines) may not run here."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
+            lines = [line for line in info.read(1 << 20).splitlines() if ":" in line]
+    except OSError:
+        return platform.processor()
+    fields = {}
+    for line in lines:
+        key, value = line.split(":", 1)
+        fields.setdefault(key.strip(), value.strip())  # the first processor's
+    return f"{fields.get('model name')}|{fields.get('flags') or fields.get('Features')}"
+
+
 def _library_stem(kind: tuple) -> Path:
     identity = (
         torch.__version__,
         platform.machine(),
         torch.backends.cpu.get_cpu_capability(),
+        _cpu_identity(),
         sys.version_info[:2],
         _source_digest(),
         kind,
@@ -255,7 +274,10 @@ class AheadOfTimeStep:
         runner = None
         if mean.device.type == "cpu" and inputs.lam.shape[1] > 1:
             dtypes = tuple(t.dtype for t in (mean, *state, lr, *flat))
-            kind = (config, tuple(betas), eps, dtypes, inputs.prior_std.dim())
+            # Inductor writes the thread count into the library's parallel loops: one library
+            # per count (one thread for small fits, the CPUs for large ones, threads.py).
+            threads = torch.get_num_threads()
+            kind = (config, tuple(betas), eps, dtypes, inputs.prior_std.dim(), threads)
             example = (mean, state, lr, inputs)
             runner = self._runner(
                 kind, lambda: _build(config, betas, eps, _example(config, *example))
