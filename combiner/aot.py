@@ -8,13 +8,14 @@ and blocks left dynamic), compiled by AOTInductor into a shared library and stor
 user's cache directory; a later process loads it in about a millisecond and calls it with no
 Python-side tracing or guards (about 0.5 ms per CIFAR step at batch 1 on one thread, against
 0.65-0.75 ms through ``torch.compile``). Building one takes about as long as a cold
-``torch.compile`` (15-30 s), once per architecture, thread count, torch version and CPU.
+``torch.compile`` (15-30 s), once per architecture, torch version and CPU. Used for fits
+on one torch thread (one small signal, ``compress_many``'s workers); others go through
+``torch.compile``.
 
 A library is named by a digest of everything it depends on: torch's version, the CPU (model
 and instruction-set flags: inductor compiles with ``-march=native``), the network and Adam's
-constants, the input dtypes, the number of torch threads (inductor decides from it which
-loops run in parallel), and the source of the modules that define the step; changing any of
-them builds a new one. Processes that need the same library at once let one build it (a file
+constants, the input dtypes, and the source of the modules that define the step; changing
+any of them builds a new one. Processes that need the same library at once let one build it (a file
 lock); it is written under a temporary name, then renamed, and its name carries a digest of
 its bytes, checked before it is loaded. CPUs only: on a GPU the step goes through
 ``torch.compile``.
@@ -229,7 +230,7 @@ def _load_or_build(stem: Path, build: Callable[[], bytes]) -> object:
 class AheadOfTimeStep:
     """[`fused_step`][combiner.fused.fused_step] through an AOTInductor library, built on
     first use and cached on disk; ``fallback`` (e.g. the ``torch.compile`` of the step) runs
-    whatever it cannot take: other devices, one block, a failed build.
+    whatever it does not take: other devices, several torch threads, one block, a failed build.
 
     Args:
         fallback: called with the same arguments when the library cannot be used.
@@ -272,12 +273,12 @@ class AheadOfTimeStep:
         and ``state`` in place and returns ``(mse, block KL in nats)``."""
         flat = _flatten(inputs)
         runner = None
-        if mean.device.type == "cpu" and inputs.lam.shape[1] > 1:
+        # One-thread fits only (one small signal, compress_many's workers), where it was
+        # measured faster. In a two-thread batch fit it was slower than torch.compile (a batch
+        # of 10: 8.68 s per image against 4.92, cause not isolated; the step alone is not).
+        if mean.device.type == "cpu" and inputs.lam.shape[1] > 1 and torch.get_num_threads() == 1:
             dtypes = tuple(t.dtype for t in (mean, *state, lr, *flat))
-            # Inductor writes the thread count into the library's parallel loops: one library
-            # per count (one thread for small fits, the CPUs for large ones, threads.py).
-            threads = torch.get_num_threads()
-            kind = (config, tuple(betas), eps, dtypes, inputs.prior_std.dim(), threads)
+            kind = (config, tuple(betas), eps, dtypes, inputs.prior_std.dim())
             example = (mean, state, lr, inputs)
             runner = self._runner(
                 kind, lambda: _build(config, betas, eps, _example(config, *example))

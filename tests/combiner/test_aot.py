@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from combiner import aot, fused, inr
+from combiner.threads import torch_threads
 
 CONFIG = inr.CIFAR_NET
 BETAS, EPS = (0.9, 0.999), 1e-8
@@ -56,7 +57,7 @@ def _steps(step, problem, count: int = 3):
 def cache(tmp_path_factory):
     """An empty cache for this module: one library is built, on the first test's call."""
     folder = tmp_path_factory.mktemp("aot-cache")
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, torch_threads(1):  # the library's fits
         patch.setenv("COMBINER_CACHE_DIR", str(folder))
         patch.setattr(aot.AheadOfTimeStep, "_runners", {})
         yield folder
@@ -98,14 +99,17 @@ def test_a_damaged_library_is_built_again(cache, monkeypatch, capsys):
     assert "compiling the fitting step" in capsys.readouterr().err
 
 
-def test_what_the_library_cannot_take_goes_to_the_fallback(monkeypatch):
-    # One block (prior learning's plain beta-ELBO) is not in the exported program.
+@pytest.mark.parametrize(("blocks", "threads"), [(1, 1), (3, 2)])
+def test_what_the_library_does_not_take_goes_to_the_fallback(monkeypatch, blocks, threads):
+    # One block (prior learning's plain beta-ELBO) is not in the exported program, and fits on
+    # several threads go through torch.compile.
     monkeypatch.setattr(aot, "_build", _never)
-    ours = _steps(aot.AheadOfTimeStep(fused.fused_step), _problem(2, 9, 1))
-    torch.testing.assert_close(ours, _steps(fused.fused_step, _problem(2, 9, 1)))
+    with torch_threads(threads):
+        ours = _steps(aot.AheadOfTimeStep(fused.fused_step), _problem(2, 9, blocks))
+    torch.testing.assert_close(ours, _steps(fused.fused_step, _problem(2, 9, blocks)))
 
 
-def test_a_failed_build_says_so_and_falls_back(tmp_path, monkeypatch, capsys):
+def test_a_failed_build_says_so_and_falls_back(cache, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("COMBINER_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(aot.AheadOfTimeStep, "_runners", {})
 

@@ -156,9 +156,7 @@ def test_exact_sample_estimate_is_labelled_and_finite(images, prior_file):
     assert estimate.bpp_estimate > 0 and np.isfinite(estimate.psnr_db)
 
 
-def test_a_failing_compiler_falls_back_to_eager(
-    monkeypatch, tmp_path, images, prior_file, capsys
-):
+def test_a_failing_compiler_falls_back_to_eager(monkeypatch, tmp_path, images, prior_file, capsys):
     from combiner import aot, fit
 
     def broken(*_args):
