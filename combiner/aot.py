@@ -273,9 +273,10 @@ class AheadOfTimeStep:
         and ``state`` in place and returns ``(mse, block KL in nats)``."""
         flat = _flatten(inputs)
         runner = None
-        # One-thread fits only (one small signal, compress_many's workers), where it was
-        # measured faster. In a two-thread batch fit it was slower than torch.compile (a batch
-        # of 10: 8.68 s per image against 4.92, cause not isolated; the step alone is not).
+        # One-thread fits only (one small signal, compress_many's workers): there it is faster
+        # (a batch of 10, fresh processes: 8.16 s per image against 8.76). On two threads a
+        # batch of 10 took 5.69 s per image against torch.compile's 4.58 (fitting 2.53 against
+        # 1.72 s), though the step alone is about as fast (fused_step.py): not yet explained.
         if mean.device.type == "cpu" and inputs.lam.shape[1] > 1 and torch.get_num_threads() == 1:
             dtypes = tuple(t.dtype for t in (mean, *state, lr, *flat))
             kind = (config, tuple(betas), eps, dtypes, inputs.prior_std.dim())
