@@ -3,43 +3,19 @@ per kind of input and loaded from disk after that, and a damaged library is buil
 
 import pytest
 import torch
+from step_problems import CONFIG, as_double, step_problem
 
-from combiner import aot, fused, inr
+from combiner import aot, fused
 from combiner.threads import torch_threads
 
-CONFIG = inr.CIFAR_NET
 BETAS, EPS = (0.9, 0.999), 1e-8
 
 
-def _problem(batch: int, points: int, blocks: int, seed: int = 0):
+def _problem(batch: int, points: int, blocks: int):
     """A step's arguments in float64, so that rounding cannot hide a wrong kernel."""
-    g = torch.Generator().manual_seed(seed)
-    n = CONFIG.num_params
-    mean = torch.randn(batch, n, generator=g) * 0.1
-    rho = torch.randn(batch, n, generator=g) - 5.0
-    coords = torch.rand(batch, points, 2, generator=g) * 2 - 1
-    inputs = fused.StepInputs(
-        inr.fourier_features(coords, CONFIG),
-        torch.rand(batch, points, 3, generator=g),
-        inr.PrivateNoise(seed).draw(CONFIG, batch, points),
-        torch.randn(n, generator=g) * 0.01,
-        torch.rand(n, generator=g) * 0.1 + 0.01,
-        torch.rand(batch, blocks, generator=g) * 1e-4,
-        torch.randint(0, blocks, (n,), generator=g),
-        torch.rand(batch, n, generator=g) < 0.3,
-        torch.randn(batch, n, generator=g) * 0.1,
-    )
-    inputs = fused.StepInputs(
-        *(t.double() if t.is_floating_point() else t for t in inputs[:2]),
-        [t.double() for t in inputs.noise],
-        *(t.double() if t.is_floating_point() else t for t in inputs[3:]),
-    )
-    return (
-        mean.double(),
-        rho.double(),
-        fused.Adam.fresh((mean.double(), rho.double()), 1e-3),
-        inputs,
-    )
+    mean, rho, inputs = step_problem(batch, blocks, 0.3, points)
+    mean, rho = mean.double(), rho.double()
+    return mean, rho, fused.Adam.fresh((mean, rho), 1e-3), as_double(inputs)
 
 
 def _never(*_args):

@@ -3,52 +3,20 @@
 
 import pytest
 import torch
+from step_problems import CONFIG, as_double, step_problem
 
-from combiner import fit, fused, inr
+from combiner import fit, fused
 
-CONFIG = inr.CIFAR_NET
 DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
-
-
-def _problem(batch: int, blocks: int, frozen_fraction: float, seed: int = 0):
-    n, points = CONFIG.num_params, 64
-    g = torch.Generator().manual_seed(seed)
-    mean = torch.randn(batch, n, generator=g) * 0.05
-    rho = torch.randn(batch, n, generator=g) * 0.3 - 4.0
-    coords = torch.rand(batch, points, 2, generator=g) * 2.0 - 1.0
-    args = fused.StepInputs(
-        inr.fourier_features(coords, CONFIG),
-        torch.rand(batch, points, 3, generator=g),
-        inr.PrivateNoise(seed).draw(CONFIG, batch, points),
-        torch.randn(n, generator=g) * 0.01,
-        torch.rand(n, generator=g) * 0.05 + 0.01,
-        torch.rand(batch, blocks, generator=g) * 1e-3,
-        torch.randint(0, blocks, (n,), generator=g),
-        torch.rand(batch, n, generator=g) < frozen_fraction,
-        torch.randn(batch, n, generator=g) * 0.05,
-    )
-    return mean, rho, args
-
-
-def _double(args, device="cpu"):
-    # float64 on both sides: twins must then agree to rounding.
-    return fused.StepInputs(
-        *(
-            [a.double().to(device) for a in x]
-            if isinstance(x, list)
-            else (x.double() if x.is_floating_point() else x).to(device)
-            for x in args
-        )
-    )
 
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize(("batch", "blocks", "frozen"), [(1, 1, 0.0), (3, 40, 0.3), (2, 7, 0.9)])
 def test_hand_written_gradients_match_autograd(batch, blocks, frozen, device):
-    mean, rho, args = _problem(batch, blocks, frozen)
+    mean, rho, args = step_problem(batch, blocks, frozen)
     mean64 = mean.double().to(device).requires_grad_()
     rho64 = rho.double().to(device).requires_grad_()
-    args64 = _double(args, device)
+    args64 = as_double(args, device)
     loss, mse, block_kl = fit._loss(CONFIG, mean64, rho64, args64)
     loss.backward()
     grad_mean, grad_rho, mse_fused, block_kl_fused = fused.loss_gradients(
@@ -64,8 +32,8 @@ def test_hand_written_gradients_match_autograd(batch, blocks, frozen, device):
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_fused_steps_follow_torch_adam(device):
-    mean, rho, args = _problem(2, 5, 0.2)
-    mean, rho, args = mean.double().to(device), rho.double().to(device), _double(args, device)
+    mean, rho, args = step_problem(2, 5, 0.2)
+    mean, rho, args = mean.double().to(device), rho.double().to(device), as_double(args, device)
     reference = [torch.nn.Parameter(mean.clone()), torch.nn.Parameter(rho.clone())]
     optimizer = torch.optim.Adam(reference, lr=1e-3)
     ours = [torch.nn.Parameter(mean.clone()), torch.nn.Parameter(rho.clone())]
