@@ -204,6 +204,15 @@ def _content_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
+def _private_folder(folder: Path) -> None:
+    """Create ``folder`` for this user only, and refuse one that others may write to: a
+    library planted there would run as this user."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = folder.stat()
+    if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o022):
+        raise PermissionError(f"{folder} is writable by other users; set COMBINER_CACHE_DIR")
+
+
 def _load_or_build(stem: Path, build: Callable[[], bytes]) -> object:
     """The library cached as ``{stem}-{digest of its bytes}.so``, built and stored first if
     there is none whose bytes match its name (a truncated or altered file is replaced: a
@@ -212,7 +221,7 @@ def _load_or_build(stem: Path, build: Callable[[], bytes]) -> object:
     Processes that need the same library at once wait for one to build it (a file lock), and
     it is written under a temporary name, then renamed, so none loads a half-written file.
     """
-    stem.parent.mkdir(parents=True, exist_ok=True)
+    _private_folder(stem.parent)
     with FileLock(f"{stem}.lock"):
         for path in stem.parent.glob(f"{stem.name}-*.so"):
             if path.name == f"{stem.name}-{_content_digest(path.read_bytes())}.so":

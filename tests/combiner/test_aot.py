@@ -97,3 +97,18 @@ def test_a_failed_build_says_so_and_falls_back(cache, tmp_path, monkeypatch, cap
     torch.testing.assert_close(ours, _steps(fused.fused_step, _problem(2, 9, 3)))
     assert "ahead-of-time compilation failed (RuntimeError)" in capsys.readouterr().err
     assert not list(tmp_path.rglob("*.so"))
+
+
+def test_a_cache_others_may_write_to_is_not_used(cache, tmp_path, monkeypatch, capsys):
+    # A library planted in a shared folder would run as this user: neither built nor loaded.
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("COMBINER_CACHE_DIR", str(shared))
+    monkeypatch.setattr(aot.AheadOfTimeStep, "_runners", {})
+    monkeypatch.setattr(aot, "_build", _never)
+    (shared / "aot-step").mkdir()
+    (shared / "aot-step").chmod(0o777)
+    ours = _steps(aot.AheadOfTimeStep(fused.fused_step), _problem(2, 9, 3))
+    torch.testing.assert_close(ours, _steps(fused.fused_step, _problem(2, 9, 3)))
+    assert "PermissionError" in capsys.readouterr().err
