@@ -46,9 +46,10 @@ from combiner.inr import INRConfig
 
 #: The modules whose source defines the exported step.
 _SOURCES = ("aot.py", "fused.py", "inr.py", "priors.py")
-#: Example sizes for the export: distinct, above 1 (torch.export fixes a dimension of size 0 or
-#: 1 to that size) and unlike any fixed size of the network, so none is mistaken for another.
-_EXAMPLE_BATCH, _EXAMPLE_POINTS, _EXAMPLE_BLOCKS = 5, 7, 11
+#: Example sizes for the export: distinct primes above 1 (torch.export fixes a dimension of size
+#: 0 or 1 to that size), unlikely to equal a fixed size of a network (if one does and the export
+#: confuses them, the build fails and fitting falls back to torch.compile).
+_EXAMPLE_BATCH, _EXAMPLE_POINTS, _EXAMPLE_BLOCKS = 13, 17, 19
 
 
 def cache_dir() -> Path:
