@@ -176,6 +176,10 @@ VARIANTS = {
         "today's fast preset with up to 8,000 posterior steps (32 per block) instead of 6,000",
         replace(codec.PRESETS["fast"], posterior_steps_per_block=32, max_posterior_steps=8_000),
     ),
+    "fast-steps-16k": shipped(
+        "today's fast preset with up to 16,000 posterior steps (64 per block) instead of 6,000",
+        replace(codec.PRESETS["fast"], posterior_steps_per_block=64, max_posterior_steps=16_000),
+    ),
     "shipped-fast-10k": shipped(
         "shipped-fast with 10,000 posterior steps instead of 3,000",
         replace(FAST_3K, posterior_steps=10_000),
