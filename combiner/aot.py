@@ -224,17 +224,20 @@ def _load_or_build(stem: Path, build: Callable[[], bytes]) -> object:
     """
     _private_folder(stem.parent)
     with FileLock(f"{stem}.lock"):
+        intact = None
         for path in stem.parent.glob(f"{stem.name}-*.so"):
             if path.name == f"{stem.name}-{_content_digest(path.read_bytes())}.so":
-                return torch._C._aoti.AOTIModelContainerRunnerCpu(str(path), 1)
-            path.unlink(missing_ok=True)
-        tqdm.write("combiner: compiling the fitting step for this CPU (once)", file=sys.stderr)
-        data = build()
-        path = stem.parent / f"{stem.name}-{_content_digest(data)}.so"
-        with tempfile.NamedTemporaryFile(dir=stem.parent, suffix=".part", delete=False) as part:
-            part.write(data)
-        os.replace(part.name, path)
-        return torch._C._aoti.AOTIModelContainerRunnerCpu(str(path), 1)
+                intact = path
+            else:
+                path.unlink(missing_ok=True)
+        if intact is None:
+            tqdm.write("combiner: compiling the fitting step for this CPU (once)", file=sys.stderr)
+            data = build()
+            intact = stem.parent / f"{stem.name}-{_content_digest(data)}.so"
+            with tempfile.NamedTemporaryFile(dir=stem.parent, suffix=".part", delete=False) as part:
+                part.write(data)
+            os.replace(part.name, intact)
+        return torch._C._aoti.AOTIModelContainerRunnerCpu(str(intact), 1)
 
 
 class AheadOfTimeStep:
@@ -281,22 +284,21 @@ class AheadOfTimeStep:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One step, as [`fused_step`][combiner.fused.fused_step]: updates ``mean``, ``rho``
         and ``state`` in place and returns ``(mse, block KL in nats)``."""
-        flat = _flatten(inputs)
         runner = None
         # One-thread fits only (one small signal, compress_many's workers): there it is faster
         # (a batch of 10, fresh processes: 8.16 s per image against 8.76). On two threads a
         # batch of 10 took 5.69 s per image against torch.compile's 4.58 (fitting 2.53 against
         # 1.72 s), though the step alone is about as fast (fused_step.py): not yet explained.
         if mean.device.type == "cpu" and inputs.lam.shape[1] > 1 and torch.get_num_threads() == 1:
-            dtypes = tuple(t.dtype for t in (mean, *state, lr, *flat))
+            tensors = [mean, rho, *state, lr, *_flatten(inputs)]
+            dtypes = tuple(tensor.dtype for tensor in tensors)
             kind = (config, tuple(betas), eps, dtypes, inputs.prior_std.dim())
-            example = (mean, state, lr, inputs)
             runner = self._runner(
-                kind, lambda: _build(config, betas, eps, _example(config, *example))
+                kind,
+                lambda: _build(config, betas, eps, _example(config, mean, state, lr, inputs)),
             )
         if runner is None:
             return self.fallback(config, mean, rho, state, lr, betas, eps, inputs)
-        tensors = [mean, rho, *state, lr, *flat]
         outputs = runner.run([tensor.contiguous() for tensor in tensors])
         for target, value in zip((mean, rho, *state), outputs, strict=False):
             target.copy_(value)

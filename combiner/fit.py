@@ -201,7 +201,6 @@ def fit_posteriors(
     frozen = frozen or Frozen.none(batch, config.num_params, device)
     prior_mean = prior.mean.float().to(device)
     learn_prior = prior_params is not None and prior_params.requires_grad
-    trainable = [*net.parameters(), *([prior_params] if learn_prior else [])]
     halving_step = steps if lr_halving_at is None else int(lr_halving_at * steps)
     generator = torch.Generator(device=device).manual_seed(seed)
     private_noise = PrivateNoise(seed, device)
@@ -216,6 +215,7 @@ def fit_posteriors(
     elif isinstance(optimizer, Adam):
         raise ValueError("learning the prior steps through autograd: pass a torch optimizer")
     else:
+        trainable = [*net.parameters(), *([prior_params] if learn_prior else [])]
         optimizer = optimizer or torch.optim.Adam(trainable, lr=lr)
         loss_function = _maybe_compiled(_loss, compile_loss)
     mse = block_kl = torch.zeros(1, 1, device=device)

@@ -180,6 +180,19 @@ def fused_step(
     return mse, block_kl
 
 
+_STATE_NAMES = ("step", "exp_avg", "exp_avg_sq")
+
+
+def _initial_state(param: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(step, exp_avg, exp_avg_sq)`` of ``param`` before a first step, as
+    ``torch.optim.Adam`` makes them."""
+    return (
+        torch.tensor(0.0),
+        torch.zeros_like(param, memory_format=torch.preserve_format),
+        torch.zeros_like(param, memory_format=torch.preserve_format),
+    )
+
+
 def adam_states(optimizer: torch.optim.Adam, params: tuple[torch.Tensor, ...]) -> tuple:
     """``optimizer``'s ``(step, exp_avg, exp_avg_sq)`` of each of ``params``, flat, as
     [`fused_step`][combiner.fused.fused_step] takes them; created as ``torch.optim.Adam``
@@ -188,10 +201,8 @@ def adam_states(optimizer: torch.optim.Adam, params: tuple[torch.Tensor, ...]) -
     for param in params:
         state = optimizer.state[param]
         if not state:
-            state["step"] = torch.tensor(0.0)
-            state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-            state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-        out += [state["step"], state["exp_avg"], state["exp_avg_sq"]]
+            state.update(zip(_STATE_NAMES, _initial_state(param), strict=True))
+        out += [state[name] for name in _STATE_NAMES]
     return tuple(out)
 
 
@@ -223,9 +234,5 @@ class Adam:
     @classmethod
     def fresh(cls, params: tuple[torch.Tensor, torch.Tensor], lr: float) -> Adam:
         """Adam before its first step on ``params`` (``mean``, ``rho``)."""
-        state = tuple(
-            tensor
-            for param in params
-            for tensor in (torch.tensor(0.0), torch.zeros_like(param), torch.zeros_like(param))
-        )
+        state = tuple(tensor for param in params for tensor in _initial_state(param))
         return cls(torch.tensor(lr, dtype=torch.float64), state)

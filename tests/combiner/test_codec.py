@@ -159,17 +159,14 @@ def test_exact_sample_estimate_is_labelled_and_finite(images, prior_file):
 def test_a_failing_compiler_falls_back_to_eager(monkeypatch, tmp_path, images, prior_file, capsys):
     from combiner import aot, fit
 
-    def broken(*_args):
-        def fail(*args):
-            raise RuntimeError("no compiler here")
-
-        return fail
+    def fail(*_args):
+        raise RuntimeError("no compiler here")
 
     # Neither the ahead-of-time build (an empty cache, a failing build) nor torch.compile.
     monkeypatch.setenv("COMBINER_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(aot.AheadOfTimeStep, "_runners", {})
-    monkeypatch.setattr(aot, "_build", broken(None))
-    monkeypatch.setattr(fit.torch, "compile", broken)
+    monkeypatch.setattr(aot, "_build", fail)
+    monkeypatch.setattr(fit.torch, "compile", lambda _function: fail)
     monkeypatch.setattr(fit, "_COMPILED", {})
     preset = codec.Preset(posterior_steps=3, finetune_steps=1, compile_loss=True)
     result = codec.compress(images[:1], prior_file, preset=preset)[0]
