@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import io
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from combiner.engines import ENGINES, Engine, engine_for
 from combiner.errors import CombinerError, ContainerError, InputError
 from combiner.inputs import modality_of, read_signal
 from combiner.inr import NAMED_NETS
+from combiner.progressive import BLOCK_ORDERS
 from combiner.safeio import check_output, write_atomically
 from combiner.shipped import (
     DEFAULT_PRIOR,
@@ -114,11 +116,14 @@ def _compress(args: argparse.Namespace) -> None:
     options = _modality_options(modality, args)
     grid = get_modality(modality, **(options or {})).grid_shape(signal[None])
     preset = args.preset or codec.default_preset(grid)
+    schedule = codec.PRESETS[preset]
+    if args.block_order:
+        schedule = replace(schedule, block_order=args.block_order)
     result = codec.compress(
         signal[None],
         prior,
         coder=args.coder,
-        preset=preset,
+        preset=schedule,
         seed=args.seed,
         finetune=not args.no_finetune,
         modality_options=options,
@@ -370,6 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset",
         choices=sorted(codec.PRESETS),
         help=f"default: fast up to {codec.FAST_MAX_POINTS:,} grid points, large-cpu beyond",
+    )
+    comp.add_argument(
+        "--block-order",
+        choices=sorted(BLOCK_ORDERS),
+        help="the order blocks are coded in (default: the preset's, hardest-first; the "
+        "paper's: partition); files decode the same either way",
     )
     comp.add_argument("--seed", type=int, default=0)
     comp.add_argument("--sample-rate", type=int, default=16_000, help="expected WAV sample rate")

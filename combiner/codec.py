@@ -34,7 +34,12 @@ from combiner.limits import check_fit
 from combiner.priorfile import PriorFile
 from combiner.priors import LOG2E, PosteriorMoments, Prior, gaussian_kl_nats, initial_prior
 from combiner.progress import progress
-from combiner.progressive import code_progressively, decode_weights, penalties_for
+from combiner.progressive import (
+    BLOCK_ORDERS,
+    code_progressively,
+    decode_weights,
+    penalties_for,
+)
 from combiner.signals import Modality, coordinate_grid, get_modality
 from combiner.threads import torch_threads
 
@@ -78,6 +83,10 @@ class Preset:
             for every preset but ``quick``).
         penalty_floor: Algorithm 4's per-block penalties never fall below this fraction
             of beta (0: as published; see [`BlockPenalties`][combiner.fit.BlockPenalties]).
+        block_order: the order the encoder codes blocks in, a name in
+            [`BLOCK_ORDERS`][combiner.progressive.BLOCK_ORDERS]: ``"hardest-first"`` (the
+            blocks whose coding error matters most first, while the most blocks are left to
+            make up for it) or ``"partition"`` (the paper's). Decoding is the same for both.
     """
 
     prior_epochs: int = 0
@@ -95,6 +104,13 @@ class Preset:
     lr_halving_at: float | None = None
     coder: str = "astar"
     penalty_floor: float = 0.0
+    block_order: str = "hardest-first"
+
+    def __post_init__(self) -> None:
+        if self.block_order not in BLOCK_ORDERS:
+            raise ValueError(
+                f"unknown block order {self.block_order!r}; choose one of {sorted(BLOCK_ORDERS)}"
+            )
 
     def fitting_steps(self, num_blocks: int) -> int:
         """Posterior steps for a prior partitioned into ``num_blocks`` blocks.
@@ -660,6 +676,7 @@ def compress(
         finetuning,
         schedule.finetune_every,
         schedule.persistent_finetune_optimizer,
+        BLOCK_ORDERS[schedule.block_order](),
     )
     model = pf.index_model(rec)
     grid = kind.grid_shape(images)

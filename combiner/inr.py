@@ -154,6 +154,7 @@ def forward(
     var: torch.Tensor | None,
     config: INRConfig,
     noise: list[torch.Tensor] | None = None,
+    record: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> torch.Tensor:
     """Run the batched network.
 
@@ -166,6 +167,8 @@ def forward(
         noise: with ``var``, one standard-normal tensor ``(batch, points, fan_out)`` per layer
             (see [`PrivateNoise`][combiner.inr.PrivateNoise]): the encoder's private pre-activation
             noise.
+        record: a list to which each layer appends ``(input, pre-activation)``, for a
+            backward pass by hand.
 
     Returns:
         ``(batch, points, out_dim)``.
@@ -181,8 +184,61 @@ def forward(
             w_var = var[:, weight].reshape(-1, fan_in, fan_out)
             pre_var = torch.baddbmm(var[:, bias].unsqueeze(1), h * h, w_var)
             pre = pre + torch.sqrt(pre_var + 1e-16) * noise[layer]
+        if record is not None:
+            record.append((h, pre))
         h = pre if layer == last else torch.sin(config.w0 * pre)
     return h
+
+
+def gauss_newton_diagonal(
+    features: torch.Tensor, weights: torch.Tensor, config: INRConfig
+) -> torch.Tensor:
+    """How sharply the summed squared error rises along each weight: the Gauss-Newton diagonal.
+
+    For the network ``f`` at ``weights``, entry ``i`` is the sum over points ``p`` and outputs
+    ``o`` of ``(d f_po / d w_i)^2``. Moving weight ``i`` by ``s_i * eps`` (``eps`` standard
+    normal, independent across weights) raises the summed squared error by ``sum s_i^2`` times
+    these entries on average, to second order (the residuals' own curvature left out).
+
+    Args:
+        features: ``(batch, points, fourier)`` embedded coordinates.
+        weights: ``(batch, num_params)``.
+        config: architecture.
+
+    Returns:
+        ``(batch, num_params)``, ``weights``' dtype: one backward pass by hand, for every
+        output at once.
+
+    Examples:
+        >>> import torch
+        >>> config = INRConfig()
+        >>> features = fourier_features(torch.rand(1, 8, 2) * 2 - 1, config)
+        >>> weights = init_means(config, 1, torch.Generator().manual_seed(0))
+        >>> curvature = gauss_newton_diagonal(features, weights, config)
+        >>> curvature.shape, bool((curvature >= 0).all())
+        (torch.Size([1, 1123]), True)
+    """
+    layers: list[tuple[torch.Tensor, torch.Tensor]] = []
+    forward(features, weights, None, config, record=layers)
+    shapes, slices = config.layer_shapes, config.layer_slices()
+    last = len(shapes) - 1
+    batch, points, _ = features.shape
+    curvature = torch.zeros_like(weights)
+    # d f_o / d (layer output) at every point, for every output o at once: (out, batch,
+    # points, fan_out). Points never mix, so one pass gives every point's own gradient.
+    eye = torch.eye(config.out_dim, dtype=weights.dtype, device=weights.device)
+    grad = eye[:, None, None, :].expand(-1, batch, points, -1)
+    for layer in range(last, -1, -1):
+        (fan_in, fan_out), (w, b) = shapes[layer], slices[layer]
+        inputs, pre = layers[layer]
+        if layer != last:
+            grad = grad * (config.w0 * torch.cos(config.w0 * pre))
+        square = (grad * grad).sum(dim=0)  # summed over outputs before the weight's input
+        curvature[:, w] += torch.bmm((inputs * inputs).transpose(1, 2), square).flatten(1)
+        curvature[:, b] += square.sum(dim=1)
+        if layer:
+            grad = grad @ weights[:, w].view(-1, fan_in, fan_out).transpose(1, 2)
+    return curvature
 
 
 class PrivateNoise:

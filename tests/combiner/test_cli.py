@@ -1,5 +1,7 @@
 """The command line end to end on PNG files, and its error messages."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -164,8 +166,11 @@ def test_compress_picks_the_preset_by_signal_size(monkeypatch, tmp_path, capsys,
     wave = tmp_path / "clip.wav"
     wavfile.write(wave, 16000, (8000 * np.sin(2 * np.pi * 220 * t)).astype(np.int16))
     assert cli.main(["compress", str(wave), "-o", str(tmp_path / "clip.cmb")]) != 0
-    assert chosen == [preset]
+    assert chosen == [codec.PRESETS[preset]]
     assert "stopped before fitting" in capsys.readouterr().err
+    args = ["compress", str(wave), "-o", str(tmp_path / "clip.cmb"), "--block-order", "partition"]
+    assert cli.main(args) != 0
+    assert chosen[1] == replace(codec.PRESETS[preset], block_order="partition")
 
 
 @pytest.mark.parametrize(
