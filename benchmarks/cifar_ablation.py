@@ -207,6 +207,10 @@ VARIANTS = {
         "instead of in partition order: today's fast",
         codec.PRESETS["fast"],
     ),
+    "hardest-first-finetune-60": shipped(
+        "hardest-first with 60 fine-tuning steps per block instead of 30",
+        replace(codec.PRESETS["fast"], finetune_steps=60),
+    ),
     "baseline-fast": Variant(
         "the baseline recipe (16 epochs), fast with 3,000 posterior steps: the width reference",
         posterior=FAST_3K,

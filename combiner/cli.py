@@ -379,8 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument(
         "--block-order",
         choices=sorted(BLOCK_ORDERS),
-        help="the order blocks are coded in (default: the preset's, hardest-first; the "
-        "paper's: partition); files decode the same either way",
+        help="the order blocks are coded in (default: the preset's: partition, the paper's, "
+        "for large-cpu, hardest-first otherwise); files decode the same either way",
     )
     comp.add_argument("--seed", type=int, default=0)
     comp.add_argument("--sample-rate", type=int, default=16_000, help="expected WAV sample rate")

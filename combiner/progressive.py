@@ -85,7 +85,8 @@ class HardestFirst:
     every block left to make up for their error in fine-tuning; the last ones have none, so they
     should be those whose error matters least. Re-estimated before each group of blocks
     (``finetune_every``), after fine-tuning has moved the posteriors. On the 20 bundled CIFAR-10
-    images with ``fast``: +0.3 to +0.6 dB at equal rate (docs/results.md).
+    images with ``fast``: +0.3 to +1.0 dB at equal rate, more at higher rates
+    (docs/results.md).
 
     Attributes:
         max_points: estimate the curvature on at most this many grid points (every k-th one),
