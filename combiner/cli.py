@@ -430,7 +430,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="published points to plot (default: cifar10 for the bundled images)",
     )
     ev.add_argument(
-        "--priors", nargs="*", help="priors of the rate sweep (default: shipped CIFAR; none: skip)"
+        "--priors",
+        nargs="*",
+        help="priors of the rate sweep (default: shipped CIFAR; --priors with no name: "
+        "skip the sweep)",
     )
     ev.add_argument("--preset", default="fast", choices=sorted(codec.PRESETS))
     ev.add_argument("--coder", help=f"coder of the rate sweep: {CODER_HELP}")

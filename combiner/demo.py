@@ -21,9 +21,9 @@ from combiner.safeio import write_atomically
 from combiner.shipped import load_prior
 
 #: The demo's rate: the default prior, about 1.9 bpp on 32x32 images, where COMBINER is ahead
-#: of WebP at equal rate on the bundled images (by 0.75 dB on all 20; level at 2.86 bpp, behind
-#: at 3.94; docs/results.md). Lower rates lose WebP's comparison: its smallest file of some
-#: images is larger than 1.1 bpp.
+#: of WebP at equal rate on the bundled images (by 1.67 dB on all 20; ahead at every shipped
+#: rate; docs/results.md). Lower rates lose WebP's comparison: its smallest file of some images
+#: is larger than 1.1 bpp.
 DEMO_PRIOR = "cifar-learned-beta2e-06"
 
 

@@ -98,13 +98,14 @@ def image_baselines(
 ) -> list[dict]:
     """Mean rate (whole files, bpp) and PSNR of Pillow codecs over a quality sweep.
 
-    JPEG and WebP take a quality 5..95; JPEG 2000 a target PSNR in dB (20..50).
+    JPEG and WebP take a quality 1..95 (1 is the smallest file the codec makes, the one that
+    matters next to a low-rate codec); JPEG 2000 a target PSNR in dB (20..50).
     """
     rows = []
     image, grid = get_modality("image"), images.shape[1:3]
     for name in codecs:
         fmt, options = _PILLOW_CODECS[name]
-        sweep = qualities or (range(20, 52, 3) if name == "JPEG 2000" else range(5, 100, 5))
+        sweep = qualities or (range(20, 52, 3) if name == "JPEG 2000" else (1, *range(5, 100, 5)))
         for q in sweep:
             sizes, decoded = zip(
                 *(pillow_round_trip(img, fmt, **options(q)) for img in images), strict=True
