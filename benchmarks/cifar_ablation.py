@@ -211,6 +211,17 @@ VARIANTS = {
         "hardest-first with 60 fine-tuning steps per block instead of 30",
         replace(codec.PRESETS["fast"], finetune_steps=60),
     ),
+    "hardest-first-greedy": shipped(
+        "hardest-first, but each block sends its candidate of largest log q/p (uniform index)",
+        codec.PRESETS["fast"],
+        coder="greedy",
+    ),
+    "quick": shipped(
+        "today's quick preset: greedy selection, 2,000 posterior steps, 15 fine-tuning steps "
+        "per block, hardest first",
+        codec.PRESETS["quick"],
+        coder="greedy",
+    ),
     "baseline-fast": Variant(
         "the baseline recipe (16 epochs), fast with 3,000 posterior steps: the width reference",
         posterior=FAST_3K,
