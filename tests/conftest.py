@@ -23,7 +23,7 @@ def images():
 
 @pytest.fixture(scope="module")
 def prior_file(images):
-    """A tiny prior trained on ``images`` (combiner imported here, so rectools tests need no torch)."""
+    """A tiny prior trained on ``images`` (imports combiner here: rectools tests need no torch)."""
     from combiner import codec
 
     return codec.train_prior(images, preset="tiny", beta=1e-4, kappa=8)
