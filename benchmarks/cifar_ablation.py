@@ -222,6 +222,11 @@ VARIANTS = {
         codec.PRESETS["quick"],
         coder="greedy",
     ),
+    "quick-astar": shipped(
+        "today's quick preset, but with A* instead of greedy selection",
+        codec.PRESETS["quick"],
+        coder="astar",
+    ),
     "baseline-fast": Variant(
         "the baseline recipe (16 epochs), fast with 3,000 posterior steps: the width reference",
         posterior=FAST_3K,

@@ -154,10 +154,12 @@ _FAST = replace(
 PRESETS = {
     "paper": _PAPER,
     "fast": _FAST,
-    # fast's rate-distortion in 4,000 optimiser steps instead of 7,000 (at beta 2e-6): sending
-    # each block's best candidate (greedy selection) instead of an A* sample makes up for
-    # 2,000 posterior steps instead of 3,000 and 15 fine-tuning steps per block instead of 30
-    # (benchmarks/cifar_ablation.py: 28.57 dB at 2.19 bpp, fast 28.46 dB at 2.14 bpp).
+    # About half of fast's time: 2,000 posterior steps instead of 3,600 and 15 fine-tuning
+    # steps per block instead of 30 at beta 2e-6, with each block's best candidate (greedy
+    # selection) sent instead of an A* sample, which makes up for part of it. On 20 CIFAR
+    # images at 2e-6 (benchmarks/cifar_ablation.py quick quick-astar hardest-first): 29.31 dB
+    # at 1.967 bpp in 1.5 s per image, about 0.25 dB under fast at equal rate (29.39 dB at
+    # 1.908 bpp, 3-5 s); with A*, 29.07 dB at 1.914 bpp.
     "quick": replace(
         _FAST,
         posterior_steps=2_000,
@@ -202,8 +204,8 @@ PRESETS = {
         compile_loss=False,
     ),
 }
-"""The named schedules: ``paper`` (COMBINER's CIFAR-10), ``fast``, ``quick`` (fast's
-rate-distortion in 4/7 of the steps, with greedy selection), ``kodak-paper``, ``audio-paper``,
+"""The named schedules: ``paper`` (COMBINER's CIFAR-10), ``fast``, ``quick`` (about half of
+fast's time, with greedy selection, 0.25 dB under it), ``kodak-paper``, ``audio-paper``,
 ``large-cpu`` and ``tiny`` (tests only)."""
 
 
