@@ -173,7 +173,7 @@ def code_progressively(
 
     Returns:
         ``(indices (batch, num_blocks) int64, weights (batch, num_params) float64)``; index
-        ``[b, k]`` is block k's whatever the order it was coded in.
+        ``[b, k]`` is block k's, whatever the order it was coded in.
     """
     batch, n = net.mean.shape
     prior_mean = np.broadcast_to(prior_mean, (batch, n))
