@@ -211,6 +211,11 @@ VARIANTS = {
         "hardest-first with 60 fine-tuning steps per block instead of 30",
         replace(codec.PRESETS["fast"], finetune_steps=60),
     ),
+    "hardest-first-6k": shipped(
+        "hardest-first with at least 6,000 posterior steps instead of 3,000 (the low rates, "
+        "whose 46-69 blocks get 3,000 in fast)",
+        replace(codec.PRESETS["fast"], posterior_steps=6_000),
+    ),
     "hardest-first-greedy": shipped(
         "hardest-first, but each block sends its candidate of largest log q/p (uniform index)",
         codec.PRESETS["fast"],
