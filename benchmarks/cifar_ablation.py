@@ -216,6 +216,11 @@ VARIANTS = {
         "whose 46-69 blocks get 3,000 in fast)",
         replace(codec.PRESETS["fast"], posterior_steps=6_000),
     ),
+    "hardest-first-floor-0.25": shipped(
+        "hardest-first with Algorithm 4's penalties never below beta/4 (fewer blocks over "
+        "their 16-bit budget when coded)",
+        replace(codec.PRESETS["fast"], penalty_floor=0.25),
+    ),
     "hardest-first-greedy": shipped(
         "hardest-first, but each block sends its candidate of largest log q/p (uniform index)",
         codec.PRESETS["fast"],
