@@ -181,8 +181,8 @@ PRESETS = {
     # Large signals on a CPU in tens of minutes: short prior learning and posterior fitting at
     # a 5-10x larger learning rate, fine-tuning after every 64 blocks. Far from converged.
     # Blocks in partition order: 10 fine-tuning steps per 64 blocks leave little to make up
-    # for coding errors, and coding the hardest first measured level on speech (two chunks:
-    # +0.15 and -0.13 dB); not measured on Kodak-sized images.
+    # for coding errors, and coding the hardest first measured level (speech, two chunks:
+    # +0.15 and -0.13 dB; kodim23 at 0.067 bpp: 26.52 against 26.60 dB).
     "large-cpu": Preset(
         prior_epochs=6,
         prior_steps=60,
