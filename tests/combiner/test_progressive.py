@@ -93,6 +93,32 @@ def test_hardest_first_on_a_subset_of_points_still_finds_the_loud_block():
     assert order.next_blocks(state, 1).tolist() == [[2]]
 
 
+def test_hardest_first_estimates_on_as_many_threads_as_a_fit_of_its_size(monkeypatch):
+    # Two processes that each spun two threads for the estimate, between one-thread fitting
+    # steps, took 5x longer side by side on two cores: small estimates run on one thread.
+    seen = []
+
+    def recording(*args):
+        seen.append(torch.get_num_threads())
+        return gauss_newton_diagonal(*args)
+
+    monkeypatch.setattr("combiner.progressive.gauss_newton_diagonal", recording)
+    monkeypatch.delenv("COMBINER_THREADS", raising=False)
+    blocks = np.array_split(np.arange(SMALL.num_params), 4)
+    net = _net_with_one_loud_block([2], blocks)
+    coords = torch.rand(1, 30, 2, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    coded = np.zeros((1, 4), dtype=bool)
+    state = CodingState(net, coords, blocks, Frozen.none(1, SMALL.num_params), coded)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        HardestFirst().next_blocks(state, 1)
+        after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1] and after == 2  # one thread for the estimate, then restored
+
+
 def test_partition_order_is_the_papers():
     coded = np.array([[False, True, False, False], [True, True, False, True]])
     state = CodingState(None, None, [], None, coded)
