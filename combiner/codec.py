@@ -41,7 +41,7 @@ from combiner.progressive import (
     penalties_for,
 )
 from combiner.signals import Modality, coordinate_grid, get_modality
-from combiner.threads import torch_threads
+from combiner.threads import threads_for, torch_threads
 
 
 @dataclass(frozen=True)
@@ -662,60 +662,63 @@ def compress(
     images, kind = _checked_batch(images, pf, modality_options, schedule, seed)
     coder = coder or schedule.coder
     rec = rectools.get_coder(coder)
-    fitted = _fit(images, pf, kind, schedule, seed, device)
-    kl_bits = _kl_bits(fitted, pf)
-    fit_psnrs: list[float | None] = [None] * len(images)
-    sample_psnrs: list[float | None] = [None] * len(images)
-    if report_fit:
-        fit_psnrs = _psnrs(fitted.posterior()[0], pf, images, kind)
-        sample_psnrs = _psnrs(_exact_samples(fitted, seed), pf, images, kind)
-    finetuning = {**fitted.options, "steps": schedule.finetune_steps} if finetune else None
-    indices, weights = code_progressively(
-        fitted.net,
-        fitted.coords,
-        fitted.values,
-        pf.prior.mean.numpy(),
-        fitted.prior_std,
-        pf.blocks,
-        rec,
-        pf.kappa,
-        seed,
-        finetuning,
-        schedule.finetune_every,
-        schedule.persistent_finetune_optimizer,
-        BLOCK_ORDERS[schedule.block_order](),
-    )
-    model = pf.index_model(rec)
     grid = kind.grid_shape(images)
-    results = []
-    for b in range(images.shape[0]):
-        header = container.Header(
-            kind.name,
-            None if images.shape[1:] == pf.data_shape else images.shape[1:],
-            pf.content_hash[: container.PRIOR_HASH_BYTES],
-            coder,
-            model.name,
+    # Everything on as many torch threads as a fitting step of this size: one for a small
+    # signal, so that processes side by side do not spin threads at each other (threads.py).
+    with torch_threads(threads_for(len(images) * int(np.prod(grid)) * pf.config.units_per_point)):
+        fitted = _fit(images, pf, kind, schedule, seed, device)
+        kl_bits = _kl_bits(fitted, pf)
+        fit_psnrs: list[float | None] = [None] * len(images)
+        sample_psnrs: list[float | None] = [None] * len(images)
+        if report_fit:
+            fit_psnrs = _psnrs(fitted.posterior()[0], pf, images, kind)
+            sample_psnrs = _psnrs(_exact_samples(fitted, seed), pf, images, kind)
+        finetuning = {**fitted.options, "steps": schedule.finetune_steps} if finetune else None
+        indices, weights = code_progressively(
+            fitted.net,
+            fitted.coords,
+            fitted.values,
+            pf.prior.mean.numpy(),
+            fitted.prior_std,
+            pf.blocks,
+            rec,
+            pf.kappa,
             seed,
-            fitted.side_info[b] if fitted.side_info else b"",
-            kind.params,
-            candidates=rec.stream.name,
+            finetuning,
+            schedule.finetune_every,
+            schedule.persistent_finetune_optimizer,
+            BLOCK_ORDERS[schedule.block_order](),
         )
-        data = container.pack(header, model.compress(indices[b]))
-        decoded = kind.output(decode_values(weights[b], pf.config, grid))
-        results.append(
-            CompressResult(
-                data,
-                decoded,
-                8 * len(data) / np.prod(grid),
-                kind.rate(len(data), grid),
-                kind.rate_unit,
-                kind.psnr(images[b], decoded),
-                float(kl_bits[b]),
-                fit_psnrs[b],
-                sample_psnrs[b],
+        model = pf.index_model(rec)
+        results = []
+        for b in range(images.shape[0]):
+            header = container.Header(
+                kind.name,
+                None if images.shape[1:] == pf.data_shape else images.shape[1:],
+                pf.content_hash[: container.PRIOR_HASH_BYTES],
+                coder,
+                model.name,
+                seed,
+                fitted.side_info[b] if fitted.side_info else b"",
+                kind.params,
+                candidates=rec.stream.name,
             )
-        )
-    return results
+            data = container.pack(header, model.compress(indices[b]))
+            decoded = kind.output(decode_values(weights[b], pf.config, grid))
+            results.append(
+                CompressResult(
+                    data,
+                    decoded,
+                    8 * len(data) / np.prod(grid),
+                    kind.rate(len(data), grid),
+                    kind.rate_unit,
+                    kind.psnr(images[b], decoded),
+                    float(kl_bits[b]),
+                    fit_psnrs[b],
+                    sample_psnrs[b],
+                )
+            )
+        return results
 
 
 def posterior_kl_bits(

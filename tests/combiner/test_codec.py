@@ -351,3 +351,27 @@ def test_notes_are_for_people_and_leave_the_prior_hash_alone(prior_file):
     noted = replace(prior_file, notes={"measured": "2 bpp, 30 dB"})
     assert noted.content_hash == prior_file.content_hash
     assert replace(prior_file, beta=2e-4).content_hash != prior_file.content_hash
+
+
+def test_a_small_signal_is_compressed_on_one_torch_thread(images, prior_file, monkeypatch):
+    # Two single-image compressions side by side on two cores spun their second threads at
+    # each other outside the fits; on one thread they run in parallel and encode the same bytes
+    # every time.
+    seen = []
+    real = codec.code_progressively
+
+    def recording(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(codec, "code_progressively", recording)
+    monkeypatch.delenv("COMBINER_THREADS", raising=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        first = codec.compress(images[:1], prior_file, preset="tiny")[0].data
+        second = codec.compress(images[:1], prior_file, preset="tiny")[0].data
+        after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1, 1] and after == 2 and first == second
