@@ -6,7 +6,9 @@ same 413-415 steps/s with 1 or 2 threads, a batch of 20 at 37 steps/s with 1 and
 And two processes that each spin two OpenMP threads on two cores wait on each other: two CLI
 compressions at once took 236 s against 29 s one after the other. So small fits run on one
 thread (two at once then take 12.8 s, against 26.1 s in turn), large ones on the CPUs this
-process may use (its affinity mask and cgroup CPU quota). ``COMBINER_THREADS`` overrides
+process may use (its affinity mask and cgroup CPU quota). ``codec.compress`` applies the same
+rule to the whole encode (coding, block order and decode check too), and so does the
+hardest-first block order when used on its own. ``COMBINER_THREADS`` overrides
 both; an explicit lower ``torch.set_num_threads`` (as ``compress_many``'s batches set) is kept.
 
 Examples:
