@@ -663,9 +663,10 @@ def compress(
     coder = coder or schedule.coder
     rec = rectools.get_coder(coder)
     grid = kind.grid_shape(images)
+    points = int(np.prod(grid))
     # Everything on as many torch threads as a fitting step of this size: one for a small
     # signal, so that processes side by side do not spin threads at each other (threads.py).
-    with torch_threads(threads_for(len(images) * int(np.prod(grid)) * pf.config.units_per_point)):
+    with torch_threads(threads_for(len(images) * points * pf.config.units_per_point)):
         fitted = _fit(images, pf, kind, schedule, seed, device)
         kl_bits = _kl_bits(fitted, pf)
         fit_psnrs: list[float | None] = [None] * len(images)
@@ -709,7 +710,7 @@ def compress(
                 CompressResult(
                     data,
                     decoded,
-                    8 * len(data) / np.prod(grid),
+                    8 * len(data) / points,
                     kind.rate(len(data), grid),
                     kind.rate_unit,
                     kind.psnr(images[b], decoded),

@@ -197,9 +197,10 @@ def code_progressively(
     groups = range(0, len(blocks), finetune_every)
     for start in progress(groups, "coding blocks", leave=False):
         group = order.next_blocks(state, min(finetune_every, len(blocks) - start))
+        # The posteriors move only in fine-tuning, after the group.
+        post_mean = net.mean.detach().double().cpu().numpy()
+        post_std = net.std.detach().double().cpu().numpy()
         for chosen in group.T:
-            post_mean = net.mean.detach().double().cpu().numpy()
-            post_std = net.std.detach().double().cpu().numpy()
             # One block of every datum at once, on every core; identical to a loop of encodes.
             results = rectools.encode_batch(
                 coder,

@@ -134,7 +134,7 @@ def test_files_decode_whatever_order_the_encoder_chose(images, prior_file, name)
 
 def test_the_order_changes_what_is_coded_not_how_it_is_read(images, prior_file):
     # Same fit, same seed: the two orders code different samples (fine-tuning between blocks
-    # moves the posteriors differently), and each file decodes to its own reconstruction.
+    # moves the posteriors differently); that each file decodes is the test above.
     results = {
         name: codec.compress(
             images[:1], prior_file, preset=replace(codec.PRESETS["tiny"], block_order=name)
